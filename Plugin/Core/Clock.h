@@ -1,0 +1,34 @@
+#pragma once
+#include <atomic>
+#include <chrono>
+
+namespace CloudIngest {
+
+// Wall-clock seconds since the Unix epoch, so retry times, token expiry and
+// the service's windows can be tested without sleeping.
+class IClock {
+ public:
+  virtual ~IClock() = default;
+  virtual double Now() const = 0;
+};
+
+class SystemClock : public IClock {
+ public:
+  double Now() const override {
+    using namespace std::chrono;
+    return duration<double>(system_clock::now().time_since_epoch()).count();
+  }
+};
+
+// For tests.
+class ManualClock : public IClock {
+ public:
+  explicit ManualClock(double start = 1'700'000'000.0) : now_(start) {}
+  double Now() const override { return now_.load(); }
+  void Advance(double seconds) { now_.store(now_.load() + seconds); }
+
+ private:
+  std::atomic<double> now_;
+};
+
+}  // namespace CloudIngest
