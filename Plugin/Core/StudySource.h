@@ -36,6 +36,7 @@ class StudyNotFound : public std::runtime_error {
 class IStudySource {
  public:
   virtual ~IStudySource() = default;
+  virtual bool StudyExists(const std::string& orthancStudyId) = 0;
   // Throws StudyNotFound when the study does not exist (any more).
   virtual StudyInfo GetStudy(const std::string& orthancStudyId) = 0;
   // The instance's DICOM file as stored.

@@ -1,0 +1,27 @@
+#pragma once
+// Queues the studies that changed since the saved /changes cursor. The
+// sender then compares each with what was sent, so unchanged studies cost a
+// lookup, not a resend.
+#include "ChangeFeed.h"
+#include "Clock.h"
+#include "Logger.h"
+#include "UploadQueue.h"
+
+namespace CloudIngest {
+
+class CatchUpScanner {
+ public:
+  CatchUpScanner(IChangeFeed& feed, UploadQueue& queue, const IClock& clock, ILogger& log)
+      : feed_(feed), queue_(queue), clock_(clock), log_(log) {}
+  // Returns the number of studies queued. On the very first run only the
+  // cursor is set: installing the plugin does not resend the archive.
+  unsigned Scan(unsigned maxChanges = 200000);
+
+ private:
+  IChangeFeed& feed_;
+  UploadQueue& queue_;
+  const IClock& clock_;
+  ILogger& log_;
+};
+
+}  // namespace CloudIngest

@@ -1,0 +1,402 @@
+#include "StudySender.h"
+
+#include <json/json.h>
+
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <exception>
+#include <mutex>
+#include <sstream>
+#include <thread>
+#include <vector>
+
+#include "Hashes.h"
+
+namespace CloudIngest {
+
+namespace {
+
+// The attempt cannot go on now; the study is queued again and the next
+// attempt restarts from its first instance.
+class AttemptAborted : public std::runtime_error {
+ public:
+  explicit AttemptAborted(const std::string& what) : std::runtime_error(what) {}
+};
+
+// Retrying cannot help (missing tags, 4xx, refused host).
+class PermanentFailure : public std::runtime_error {
+ public:
+  explicit PermanentFailure(const std::string& what) : std::runtime_error(what) {}
+};
+
+// The store refused a presigned URL (403): the caller asks for a new one.
+class NeedNewUrl : public std::runtime_error {
+ public:
+  explicit NeedNewUrl(const std::string& what) : std::runtime_error(what) {}
+};
+
+class Interrupted : public std::runtime_error {
+ public:
+  Interrupted() : std::runtime_error("interrupted") {}
+};
+
+bool Contains(const std::vector<std::string>& values, const std::string& value) {
+  return std::find(values.begin(), values.end(), value) != values.end();
+}
+
+bool MatchesFilters(const Filters& filters, const StudyInfo& study) {
+  if (!filters.modalities.empty()) {
+    bool any = false;
+    for (const auto& m : study.modalities) any = any || Contains(filters.modalities, m);
+    if (!any) return false;
+  }
+  return filters.callingAets.empty() || Contains(filters.callingAets, study.callingAet);
+}
+
+std::string TagString(const Json::Value& tags, const char* name) {
+  const Json::Value& v = tags[name];
+  return v.isString() ? v.asString() : std::string();
+}
+
+}  // namespace
+
+const char* ToString(SendOutcome outcome) {
+  switch (outcome) {
+    case SendOutcome::Sent:
+      return "sent";
+    case SendOutcome::Unchanged:
+      return "unchanged";
+    case SendOutcome::Skipped:
+      return "skipped";
+    case SendOutcome::Retry:
+      return "retry";
+    case SendOutcome::Failed:
+      return "failed";
+    case SendOutcome::Cancelled:
+      return "cancelled";
+    case SendOutcome::Interrupted:
+      return "interrupted";
+  }
+  return "?";
+}
+
+std::string StudySignature(const StudyInfo& study) {
+  std::vector<std::string> ids;
+  ids.reserve(study.instances.size());
+  for (const auto& i : study.instances) ids.push_back(i.orthancId);
+  std::sort(ids.begin(), ids.end());
+  Digest digest(Digest::Algorithm::Sha256);
+  for (const auto& id : ids) digest.Update(id.data(), id.size() + 1);  // include the NUL separator
+  return std::to_string(ids.size()) + ":" + digest.HexFinal().substr(0, 32);
+}
+
+// The state of one attempt, shared by its upload threads.
+class StudySender::Attempt {
+ public:
+  Attempt(SenderDependencies& d, StudyRecord record) : d_(d), record_(std::move(record)) {}
+
+  SendOutcome Run() {
+    StudyInfo study;
+    try {
+      study = d_.source.GetStudy(record_.orthancId);
+    } catch (const StudyNotFound&) {
+      d_.log.Warning("CloudIngest: study " + record_.orthancId +
+                     " no longer exists; not sending it");
+      d_.queue.MarkFailed(record_.orthancId, "the study no longer exists in Orthanc", Now());
+      return SendOutcome::Failed;
+    }
+    const bool automatic = record_.trigger != "manual";
+    if (automatic && !MatchesFilters(d_.config.filters, study)) {
+      d_.log.Info("CloudIngest: study " + record_.orthancId + " does not match Filters; not sent");
+      d_.queue.Remove(record_.orthancId);
+      return SendOutcome::Skipped;
+    }
+    const std::string signature = StudySignature(study);
+    if (automatic && !record_.sentSignature.empty()) {
+      if (record_.sentSignature == signature) {
+        // "Stable" fired again for a study already sent as it is.
+        d_.queue.AddHistory(record_.orthancId, {Now(), record_.attempts, "unchanged",
+                                                "already sent with the same instances"});
+        d_.queue.MarkSent(record_.orthancId, signature, Now());
+        return SendOutcome::Unchanged;
+      }
+      if (d_.config.lateInstances == LateInstancePolicy::Ignore) {
+        d_.queue.AddHistory(record_.orthancId, {Now(), record_.attempts, "late-instances-ignored",
+                                                "instances arrived after the study was sent"});
+        d_.queue.MarkSent(record_.orthancId, record_.sentSignature, Now());
+        return SendOutcome::Unchanged;
+      }
+    }
+    if (study.instances.empty()) {
+      return Fail("the study has no instances");
+    }
+
+    Json::Value extra(Json::objectValue);
+    if (!record_.extraMetadata.empty()) {
+      Json::CharReaderBuilder builder;
+      std::string errors;
+      std::istringstream in(record_.extraMetadata);
+      if (!Json::parseFromStream(builder, in, &extra, &errors) || !extra.isObject()) {
+        extra = Json::Value(Json::objectValue);
+      }
+    }
+    Json::Value metadata;
+    try {
+      const Json::Value firstTags = d_.source.GetInstanceTags(study.instances.front().orthancId);
+      metadata = OrderBuilder(d_.config).Build(study, firstTags, extra);
+    } catch (const MissingTagError& e) {
+      return Fail(e.what());
+    }
+
+    record_.studyInstanceUid = TagString(study.mainTags, "StudyInstanceUID");
+    record_.patientName = TagString(study.mainTags, "PatientName");
+    record_.patientId = TagString(study.mainTags, "PatientID");
+    record_.studyDate = TagString(study.mainTags, "StudyDate");
+    record_.studyDescription = TagString(study.mainTags, "StudyDescription");
+    record_.instancesTotal = static_cast<unsigned>(study.instances.size());
+    record_.instancesSent = 0;
+    record_.bytesSent = 0;
+    d_.queue.Update(record_, Now());
+
+    try {
+      if (record_.orderId.empty()) {
+        record_.orderId = Step("new-order", false, [&] { return d_.client.CreateOrder(metadata); });
+        Audit("order_created");
+        d_.queue.Update(record_, Now());
+      }
+      UploadAll(study);
+      if (Cancelled()) return SendOutcome::Cancelled;
+      Json::Value complete = metadata;
+      complete["upload_status"] = "complete";
+      complete["number_of_instances_uploaded"] = std::to_string(record_.instancesSent);
+      Step("add-metadata", false, [&] {
+        d_.client.AddMetadata(record_.orderId, complete);
+        return 0;
+      });
+      Audit("metadata_added");
+      Audit("study_sent", [&](AuditEvent& e) {
+        e.bytes = static_cast<int64_t>(record_.bytesSent);
+        e.detail = std::to_string(record_.instancesSent) + " instances";
+      });
+      d_.queue.Update(record_, Now());
+      d_.queue.MarkSent(record_.orthancId, signature, Now());
+      d_.log.Info("CloudIngest: study " + record_.orthancId + " sent (" +
+                  std::to_string(record_.instancesSent) + " instances, order " + record_.orderId +
+                  ")");
+      return SendOutcome::Sent;
+    } catch (const Interrupted&) {
+      if (Cancelled()) return SendOutcome::Cancelled;
+      // Orthanc is stopping: the study goes back to the queue for the next start.
+      d_.queue.MarkRetry(record_.orthancId, "interrupted by Orthanc's shutdown", Now(), Now());
+      return SendOutcome::Interrupted;
+    } catch (const PermanentFailure& e) {
+      return Fail(e.what());
+    } catch (const std::exception& e) {
+      return RetryLater(e.what());
+    }
+  }
+
+ private:
+  double Now() const { return d_.clock.Now(); }
+  bool Cancelled() const { return d_.isCancelled && d_.isCancelled(record_.orthancId); }
+
+  template <typename Fill>
+  void Audit(const char* event, Fill&& fill) {
+    AuditEvent e;
+    e.event = event;
+    e.orthancStudyId = record_.orthancId;
+    e.studyInstanceUid = record_.studyInstanceUid;
+    e.orderId = record_.orderId;
+    e.attempt = record_.attempts;
+    e.user = record_.requestedBy;
+    fill(e);
+    d_.audit.Record(e, Now());
+  }
+  void Audit(const char* event) {
+    Audit(event, [](AuditEvent&) {});
+  }
+
+  SendOutcome Fail(const std::string& reason) {
+    d_.log.Error("CloudIngest: study " + record_.orthancId + " failed: " + reason);
+    RecordFailureAudit(reason);
+    d_.queue.MarkFailed(record_.orthancId, reason, Now());
+    return SendOutcome::Failed;
+  }
+
+  SendOutcome RetryLater(const std::string& reason) {
+    if (record_.attempts >= d_.config.retry.maxStudyAttempts) {
+      return Fail(reason + " (gave up after " + std::to_string(record_.attempts) + " attempts)");
+    }
+    const double delay =
+        std::min(d_.config.retry.studyRetryDelay * std::pow(2.0, record_.attempts - 1.0), 900.0);
+    d_.log.Warning("CloudIngest: study " + record_.orthancId + " attempt " +
+                   std::to_string(record_.attempts) + " failed (" + reason + "); retrying in " +
+                   std::to_string(static_cast<int>(delay)) + " s");
+    RecordFailureAudit(reason);
+    d_.queue.MarkRetry(record_.orthancId, reason, Now() + delay, Now());
+    return SendOutcome::Retry;
+  }
+
+  void RecordFailureAudit(const std::string& reason) {
+    try {
+      Audit("study_failed", [&](AuditEvent& e) { e.detail = reason; });
+    } catch (const std::exception& e) {
+      d_.log.Error(std::string("CloudIngest: cannot write the audit log: ") + e.what());
+    }
+  }
+
+  // Runs one HTTP step with retries and backoff. `keepsGroup`: the step sits
+  // between two PUTs, so waiting longer than the grouping window would split
+  // the study in the cloud: abort the attempt instead.
+  template <typename F>
+  auto Step(const char* name, bool keepsGroup, F&& call) -> decltype(call()) {
+    for (unsigned attempt = 1;; attempt++) {
+      if (d_.stop.Stopped() || Cancelled()) throw Interrupted();
+      try {
+        return call();
+      } catch (const IngestError& e) {
+        if (e.Kind() == FailureKind::Permanent) {
+          throw PermanentFailure(std::string(name) + ": " + e.what());
+        }
+        if (!d_.retry.ShouldRetry(e, attempt)) {
+          throw AttemptAborted(std::string(name) + ": " + e.what() + " (after " +
+                               std::to_string(attempt) + " tries)");
+        }
+        const double delay = d_.retry.NextDelay(attempt, e.RetryAfter());
+        if (keepsGroup) CheckGroupWindow(delay, name, e.what());
+        d_.log.Warning(std::string("CloudIngest: ") + name + " failed for study " +
+                       record_.orthancId + " (" + e.what() + "); try " +
+                       std::to_string(attempt + 1) + " in " + std::to_string(delay) + " s");
+        if (!d_.stop.WaitFor(delay)) throw Interrupted();
+      }
+    }
+  }
+
+  void CheckGroupWindow(double delay, const char* step, const char* error) {
+    const double idle = Now() + delay - lastProgress_.load();
+    if (idle > d_.config.groupWindow * 0.75) {
+      throw AttemptAborted(std::string(step) + ": " + error +
+                           "; cannot continue within the service's grouping window, the next "
+                           "attempt restarts from the first instance");
+    }
+  }
+
+  void UploadAll(const StudyInfo& study) {
+    lastProgress_ = Now();
+    std::atomic<size_t> next{0};
+    std::atomic<bool> abort{false};
+    std::exception_ptr firstError;
+    std::mutex errorMutex;
+    auto worker = [&] {
+      while (!abort.load()) {
+        const size_t index = next.fetch_add(1);
+        if (index >= study.instances.size()) return;
+        try {
+          UploadOne(study.instances[index]);
+        } catch (...) {
+          std::lock_guard<std::mutex> lock(errorMutex);
+          if (!firstError) firstError = std::current_exception();
+          abort = true;
+        }
+      }
+    };
+    const size_t threads =
+        std::max<size_t>(1, std::min<size_t>(d_.config.concurrency, study.instances.size()));
+    std::vector<std::thread> pool;
+    for (size_t i = 1; i < threads; i++) pool.emplace_back(worker);
+    worker();
+    for (auto& t : pool) t.join();
+    if (firstError) std::rethrow_exception(firstError);
+  }
+
+  void UploadOne(const InstanceInfo& instance) {
+    if (d_.stop.Stopped() || Cancelled()) throw Interrupted();
+    auto body = std::make_shared<StringBodySource>(d_.source.ReadInstance(instance.orthancId));
+    const std::string md5 = Md5Hex(body->Data());
+    const std::string sha256 = Sha256Hex(body->Data());
+    const uint64_t size = body->Size();
+    const std::string contentType = "application/dicom";
+    UploadUrlRequest request{record_.orderId, instance.sopInstanceUid + ".dcm", contentType,
+                             record_.studyInstanceUid, size};
+
+    for (unsigned urlAttempt = 1;; urlAttempt++) {
+      const UploadTarget target =
+          Step("upload-url", true, [&] { return d_.client.RequestUploadUrl(request); });
+      Audit("url_issued", [&](AuditEvent& e) {
+        e.sopInstanceUid = instance.sopInstanceUid;
+        e.url = target.url;
+        e.bytes = static_cast<int64_t>(size);
+      });
+      try {
+        const long status = Step("put", true, [&] {
+          try {
+            body->Rewind();
+            return d_.client.Upload(target, body, contentType, md5);
+          } catch (const IngestError& e) {
+            AuditUploadFailure(instance, size, e);
+            if (e.Kind() == FailureKind::UrlRefused) throw NeedNewUrl(e.what());
+            throw;
+          }
+        });
+        Audit("upload_ok", [&](AuditEvent& e) {
+          e.sopInstanceUid = instance.sopInstanceUid;
+          e.url = target.url;
+          e.bytes = static_cast<int64_t>(size);
+          e.sha256 = sha256;
+          e.httpStatus = status;
+        });
+        break;
+      } catch (const NeedNewUrl& e) {
+        // The URL expired or was refused: ask for a new one, a bounded number of times.
+        if (urlAttempt >= d_.config.retry.maxAttempts) {
+          throw AttemptAborted(std::string("put: ") + e.what() + " (after " +
+                               std::to_string(urlAttempt) + " presigned URLs)");
+        }
+      }
+    }
+    RecordProgress(size);
+  }
+
+  void AuditUploadFailure(const InstanceInfo& instance, uint64_t size, const IngestError& error) {
+    Audit("upload_failed", [&](AuditEvent& e) {
+      e.sopInstanceUid = instance.sopInstanceUid;
+      e.bytes = static_cast<int64_t>(size);
+      e.httpStatus = error.HttpStatus();
+      e.detail = error.what();
+    });
+  }
+
+  void RecordProgress(uint64_t size) {
+    std::lock_guard<std::mutex> lock(progressMutex_);
+    lastProgress_ = Now();
+    record_.instancesSent++;
+    record_.bytesSent += size;
+    d_.queue.CountUpload(size);
+    d_.queue.Update(record_, Now());
+  }
+
+  SenderDependencies& d_;
+  StudyRecord record_;
+  std::mutex progressMutex_;
+  std::atomic<double> lastProgress_{0};
+};
+
+SendOutcome StudySender::Run(const StudyRecord& claimed) {
+  try {
+    Attempt attempt(d_, claimed);
+    return attempt.Run();
+  } catch (const std::exception& e) {
+    // Database or audit failures: keep the study queued, it is not lost.
+    d_.log.Error("CloudIngest: study " + claimed.orthancId + ": " + e.what());
+    try {
+      d_.queue.MarkRetry(claimed.orthancId, e.what(),
+                         d_.clock.Now() + d_.config.retry.studyRetryDelay, d_.clock.Now());
+    } catch (const std::exception& again) {
+      d_.log.Error(std::string("CloudIngest: cannot record the retry: ") + again.what());
+    }
+    return SendOutcome::Retry;
+  }
+}
+
+}  // namespace CloudIngest

@@ -1,0 +1,145 @@
+// Wiring only: read the configuration, build the service, register callbacks.
+#include <orthanc/OrthancCPlugin.h>
+
+#include <memory>
+#include <string>
+
+#include "Core/CloudIngestService.h"
+#include "Rest/RestApi.h"
+#include "Sdk/Embedded.h"
+#include "Sdk/Metrics.h"
+#include "Sdk/OrthancChangeFeed.h"
+#include "Sdk/OrthancLogger.h"
+#include "Sdk/OrthancStudySource.h"
+#include "Sdk/PluginConfiguration.h"
+#include "Sdk/RestAdapter.h"
+
+namespace {
+
+using namespace CloudIngest;
+
+// The C callbacks carry no user data, so the plugin's objects hang off this
+// one pointer, created in Initialize and destroyed in Finalize.
+struct PluginState {
+  OrthancPluginContext* context = nullptr;
+  std::unique_ptr<Sdk::OrthancLogger> log;
+  std::unique_ptr<Sdk::OrthancStudySource> source;
+  std::unique_ptr<Sdk::OrthancChangeFeed> changes;
+  std::unique_ptr<CloudIngestService> service;  // null when disabled
+  std::unique_ptr<RestApi> rest;
+};
+std::unique_ptr<PluginState> plugin;
+
+OrthancPluginErrorCode OnRest(OrthancPluginRestOutput* output, const char* url,
+                              const OrthancPluginHttpRequest* request) {
+  try {
+    const char* path = request->groupsCount > 0 ? request->groups[0] : "";
+    const RestRequest r = Sdk::ToRestRequest((std::string("/") + path).c_str(), request);
+    Sdk::Answer(plugin->context, output, plugin->rest->Handle(r));
+    return OrthancPluginErrorCode_Success;
+  } catch (const std::exception& e) {
+    plugin->log->Error(std::string("CloudIngest: REST ") + url + ": " + e.what());
+    return OrthancPluginErrorCode_InternalError;
+  }
+}
+
+OrthancPluginErrorCode OnAppRoot(OrthancPluginRestOutput* output, const char*,
+                                 const OrthancPluginHttpRequest*) {
+  OrthancPluginRedirect(plugin->context, output, "app/");
+  return OrthancPluginErrorCode_Success;
+}
+
+OrthancPluginErrorCode OnChange(OrthancPluginChangeType changeType, OrthancPluginResourceType,
+                                const char* resourceId) {
+  if (!plugin || !plugin->service) return OrthancPluginErrorCode_Success;
+  try {
+    switch (changeType) {
+      case OrthancPluginChangeType_StableStudy:
+        plugin->service->OnStableStudy(resourceId);  // one durable insert, then return
+        break;
+      case OrthancPluginChangeType_OrthancStarted:
+        plugin->service->Start();
+        break;
+      case OrthancPluginChangeType_OrthancStopped:
+        plugin->service->Stop();
+        break;
+      default:
+        break;
+    }
+  } catch (const std::exception& e) {
+    plugin->log->Error(std::string("CloudIngest: cannot record change for ") +
+                       (resourceId ? resourceId : "-") + ": " + e.what());
+  }
+  return OrthancPluginErrorCode_Success;
+}
+
+void OnRefreshMetrics() {
+  try {
+    if (plugin && plugin->service) Sdk::PublishMetrics(plugin->context, *plugin->service);
+  } catch (const std::exception& e) {
+    plugin->log->Error(std::string("CloudIngest: metrics: ") + e.what());
+  }
+}
+
+}  // namespace
+
+extern "C" {
+
+ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* context) {
+  if (!OrthancPluginCheckVersion(context)) {
+    OrthancPluginLogError(context, "CloudIngest: this Orthanc is older than the plugin's SDK (1.10.1)");
+    return -1;
+  }
+  OrthancPluginSetDescription(context, "Sends every stable study to a cloud ingestion service.");
+  plugin = std::make_unique<PluginState>();
+  plugin->context = context;
+  plugin->log = std::make_unique<Sdk::OrthancLogger>(context);
+  try {
+    Configuration config = Sdk::ReadConfiguration(context);
+    if (config.enable) {
+      plugin->source = std::make_unique<Sdk::OrthancStudySource>(context);
+      plugin->changes = std::make_unique<Sdk::OrthancChangeFeed>(context);
+      plugin->service = std::make_unique<CloudIngestService>(std::move(config), *plugin->source,
+                                                             *plugin->log, plugin->changes.get());
+      plugin->log->Warning("CloudIngest: sending stable studies to " +
+                           plugin->service->Config().url + " (audit log " +
+                           plugin->service->Config().auditLog + ")");
+    } else {
+      plugin->log->Warning("CloudIngest: disabled (CloudIngest.Enable is false or the section is absent)");
+    }
+  } catch (const ConfigurationError& e) {
+    // One line that names the key ("CloudIngest.X: ...") and the fix; Orthanc refuses to start.
+    OrthancPluginLogError(context, e.what());
+    plugin.reset();
+    return -1;
+  } catch (const std::exception& e) {
+    OrthancPluginLogError(context, (std::string("CloudIngest: cannot start: ") + e.what()).c_str());
+    plugin.reset();
+    return -1;
+  }
+
+  plugin->rest = std::make_unique<RestApi>(plugin->service.get(), Embedded::Resources());
+  OrthancPluginRegisterRestCallbackNoLock(context, "/cloud-ingest/app", OnAppRoot);
+  OrthancPluginRegisterRestCallbackNoLock(context, "/cloud-ingest/(.*)", OnRest);
+  OrthancPluginRegisterOnChangeCallback(context, OnChange);
+  if (plugin->service) {
+    OrthancPluginRegisterRefreshMetricsCallback(context, OnRefreshMetrics);
+    const auto& resources = Embedded::Resources();
+    auto explorer = resources.find("OrthancExplorer.js");
+    if (explorer != resources.end()) {
+      OrthancPluginExtendOrthancExplorer(context, explorer->second.c_str());
+    }
+  }
+  return 0;
+}
+
+ORTHANC_PLUGINS_API void OrthancPluginFinalize() {
+  if (plugin && plugin->service) plugin->service->Stop();
+  plugin.reset();
+}
+
+ORTHANC_PLUGINS_API const char* OrthancPluginGetName() { return "cloud-ingest"; }
+
+ORTHANC_PLUGINS_API const char* OrthancPluginGetVersion() { return CLOUD_INGEST_VERSION; }
+
+}  // extern "C"

@@ -1,0 +1,45 @@
+#include "OrthancRest.h"
+
+#include <json/json.h>
+
+#include <sstream>
+
+#include "OrthancHandles.h"
+
+namespace CloudIngest::Sdk {
+
+Json::Value ParseJson(const std::string& text) {
+  Json::Value value;
+  Json::CharReaderBuilder builder;
+  std::string errors;
+  std::istringstream in(text);
+  if (!Json::parseFromStream(builder, in, &value, &errors)) {
+    throw std::runtime_error("Orthanc answered invalid JSON: " + errors);
+  }
+  return value;
+}
+
+std::string OrthancRest::GetBinary(const std::string& uri) const {
+  MemoryBuffer buffer(context_);
+  const OrthancPluginErrorCode code = OrthancPluginRestApiGet(context_, buffer.Target(), uri.c_str());
+  if (code != OrthancPluginErrorCode_Success) {
+    throw OrthancRestError("GET " + uri + " inside Orthanc failed: " +
+                               OrthancPluginGetErrorDescription(context_, code),
+                           code);
+  }
+  return buffer.ToString();
+}
+
+Json::Value OrthancRest::GetJson(const std::string& uri) const { return ParseJson(GetBinary(uri)); }
+
+bool OrthancRest::TryGetJson(const std::string& uri, Json::Value& result) const {
+  try {
+    result = GetJson(uri);
+    return true;
+  } catch (const OrthancRestError& e) {
+    if (e.IsNotFound()) return false;
+    throw;
+  }
+}
+
+}  // namespace CloudIngest::Sdk

@@ -1,0 +1,66 @@
+#include "PluginConfiguration.h"
+
+#include <json/json.h>
+
+#include <filesystem>
+
+#include "OrthancHandles.h"
+#include "OrthancRest.h"
+
+namespace CloudIngest::Sdk {
+
+namespace {
+
+// Orthanc reads relative paths against the folder of its configuration.
+std::string Absolute(const std::string& path, const std::filesystem::path& base) {
+  if (path.empty() || std::filesystem::path(path).is_absolute()) return path;
+  return (base / path).lexically_normal().string();
+}
+
+}  // namespace
+
+Configuration ReadConfiguration(OrthancPluginContext* context) {
+  const OrthancString text(context, OrthancPluginGetConfiguration(context));
+  if (text.IsNull()) throw ConfigurationError("CloudIngest: cannot read Orthanc's configuration");
+  const Json::Value global = ParseJson(text.ToString());
+
+  std::filesystem::path base = std::filesystem::current_path();
+  const OrthancString configPath(context, OrthancPluginGetConfigurationPath(context));
+  if (!configPath.IsNull() && !configPath.ToString().empty()) {
+    std::filesystem::path p(configPath.ToString());
+    base = std::filesystem::is_directory(p) ? p : p.parent_path();
+    if (base.empty()) base = std::filesystem::current_path();
+    base = std::filesystem::absolute(base);
+  }
+
+  OrthancDefaults defaults;
+  if (global["HttpTimeout"].isNumeric()) defaults.httpTimeout = global["HttpTimeout"].asDouble();
+  if (global["HttpsVerifyPeers"].isBool()) defaults.httpsVerifyPeers = global["HttpsVerifyPeers"].asBool();
+  if (global["HttpsCACertificates"].isString()) {
+    defaults.httpsCaCertificates = Absolute(global["HttpsCACertificates"].asString(), base);
+  }
+  if (global["HttpProxy"].isString()) defaults.httpProxy = global["HttpProxy"].asString();
+  defaults.indexDirectory = Absolute(global["IndexDirectory"].isString()
+                                         ? global["IndexDirectory"].asString()
+                                         : global["StorageDirectory"].isString()
+                                               ? global["StorageDirectory"].asString()
+                                               : std::string("OrthancStorage"),
+                                     base);
+
+  Configuration config = ParseConfiguration(global["CloudIngest"], defaults);
+  config.auditLog = Absolute(config.auditLog, base);
+  config.database = Absolute(config.database, base);
+  config.httpsCaCertificates = Absolute(config.httpsCaCertificates, base);
+  // Plugins load before Orthanc creates its index folder, where our files
+  // live by default; create their folders as Orthanc would. A failure here
+  // surfaces as a clear error when the file is opened.
+  if (config.enable) {
+    for (const auto& file : {config.auditLog, config.database}) {
+      std::error_code ignored;
+      std::filesystem::create_directories(std::filesystem::path(file).parent_path(), ignored);
+    }
+  }
+  return config;
+}
+
+}  // namespace CloudIngest::Sdk

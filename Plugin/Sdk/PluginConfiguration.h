@@ -1,0 +1,12 @@
+#pragma once
+// Reads Orthanc's configuration through the SDK and validates the CloudIngest
+// section into a Configuration (throws ConfigurationError naming the key).
+#include <orthanc/OrthancCPlugin.h>
+
+#include "Core/Configuration.h"
+
+namespace CloudIngest::Sdk {
+
+Configuration ReadConfiguration(OrthancPluginContext* context);
+
+}  // namespace CloudIngest::Sdk
