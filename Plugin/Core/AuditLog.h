@@ -3,6 +3,7 @@
 // the step it records is reported as done. Thread-safe.
 #include <cstdint>
 #include <mutex>
+#include <stdexcept>
 #include <string>
 
 namespace CloudIngest {

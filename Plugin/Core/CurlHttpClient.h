@@ -1,6 +1,8 @@
 #pragma once
-// IHttpClient on libcurl. Keeps one easy handle per thread, so connections
-// (and TLS sessions) are reused across requests; thread-safe.
+// IHttpClient on libcurl. Keeps a small pool of easy handles (one taken per
+// request, returned after), so connections and TLS sessions are reused across
+// requests and threads; thread-safe.
+#include <memory>
 #include <string>
 
 #include "Http.h"
@@ -24,6 +26,8 @@ class CurlHttpClient : public IHttpClient {
 
  private:
   CurlSettings settings_;
+  class HandlePool;
+  std::unique_ptr<HandlePool> pool_;
 };
 
 }  // namespace CloudIngest

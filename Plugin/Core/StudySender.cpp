@@ -118,13 +118,13 @@ class StudySender::Attempt {
         // "Stable" fired again for a study already sent as it is.
         d_.queue.AddHistory(record_.orthancId, {Now(), record_.attempts, "unchanged",
                                                 "already sent with the same instances"});
-        d_.queue.MarkSent(record_.orthancId, signature, Now());
+        d_.queue.MarkSent(record_.orthancId, signature, Now(), false);
         return SendOutcome::Unchanged;
       }
       if (d_.config.lateInstances == LateInstancePolicy::Ignore) {
         d_.queue.AddHistory(record_.orthancId, {Now(), record_.attempts, "late-instances-ignored",
                                                 "instances arrived after the study was sent"});
-        d_.queue.MarkSent(record_.orthancId, record_.sentSignature, Now());
+        d_.queue.MarkSent(record_.orthancId, record_.sentSignature, Now(), false);
         return SendOutcome::Unchanged;
       }
     }
@@ -188,7 +188,8 @@ class StudySender::Attempt {
     } catch (const Interrupted&) {
       if (Cancelled()) return SendOutcome::Cancelled;
       // Orthanc is stopping: the study goes back to the queue for the next start.
-      d_.queue.MarkRetry(record_.orthancId, "interrupted by Orthanc's shutdown", Now(), Now());
+      d_.queue.MarkRetry(record_.orthancId, "interrupted by Orthanc's shutdown", Now(), Now(),
+                         false);
       return SendOutcome::Interrupted;
     } catch (const PermanentFailure& e) {
       return Fail(e.what());

@@ -2,6 +2,7 @@
 // The plugin's durable state in SQLite (WAL): tracked studies, their history,
 // and the /changes cursor. Every method is one transaction; thread-safe.
 #include <map>
+#include <stdexcept>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -55,10 +56,14 @@ class UploadQueue {
   std::optional<double> NextDueTime();
   // Progress and identity while sending (orderId, uid, counts, patient fields).
   void Update(const StudyRecord& record, double now);
-  void MarkSent(const std::string& orthancId, const std::string& signature, double now);
+  // `newlySent` false: the study was found already sent (unchanged), so the
+  // totals and the last-success time are left alone.
+  void MarkSent(const std::string& orthancId, const std::string& signature, double now,
+                bool newlySent = true);
   // Back to Queued, due at `nextAttemptAt`, with the error kept.
+  // `isFailure` false: interrupted by a shutdown, not counted as a failure.
   void MarkRetry(const std::string& orthancId, const std::string& error, double nextAttemptAt,
-                 double now);
+                 double now, bool isFailure = true);
   void MarkFailed(const std::string& orthancId, const std::string& error, double now);
   // Queued or Sending -> Cancelled; false if the study is in another state or unknown.
   bool Cancel(const std::string& orthancId, double now);

@@ -1,0 +1,84 @@
+"""Shared pieces of the plugin's integration tests: a CloudIngest section for a
+simulator, waiting for a study to be sent, and the assertions every test makes
+about what the cloud received."""
+
+import hashlib
+import os
+import tempfile
+
+import gen_study
+import harness
+
+
+def ingest_section(sim, **overrides):
+    """A CloudIngest section pointing at `sim`, with fast retries for tests."""
+    section = {
+        "Url": sim.url,
+        "ClientId": sim.client_id,
+        "ClientSecret": sim.client_secret,
+        "AllowedUploadHosts": ["127.0.0.1"],
+        "RetryBaseDelay": 0.2,
+        "RetryMaxDelay": 2,
+    }
+    section.update(overrides)
+    return section
+
+
+def generate(tmp, name="study", **kwargs):
+    """Writes a generated study under tmp/name; returns gen_study's description."""
+    return gen_study.generate_study(os.path.join(tmp, name), **kwargs)
+
+
+def orthanc_study_id(orthanc, study_uid):
+    answer = orthanc.post("/tools/lookup", study_uid)
+    ids = [r["ID"] for r in answer if r["Type"] == "Study"]
+    return ids[0] if ids else None
+
+
+def wait_until_sent(orthanc, study_uid, timeout=120):
+    """Waits until the plugin reports the study as sent; returns its tracked entry."""
+    def sent():
+        study_id = orthanc_study_id(orthanc, study_uid)
+        if not study_id:
+            return None
+        status, _, body = orthanc.request("GET", "/cloud-ingest/studies/" + study_id)
+        if status != 200:
+            return None
+        entry = harness.decode_body({"content-type": "application/json"}, body)
+        return entry if entry["state"] == "sent" else None
+    return orthanc.wait_for(sent, timeout=timeout, interval=0.5,
+                            message="study %s sent" % study_uid)
+
+
+def stored_md5s(orthanc, study_id):
+    """SOP Instance UID -> MD5 of the file Orthanc stored."""
+    result = {}
+    for instance in orthanc.get("/studies/%s/instances" % study_id):
+        status, _, body = orthanc.request("GET", "/instances/%s/file" % instance["ID"])
+        assert status == 200
+        result[instance["MainDicomTags"]["SOPInstanceUID"]] = hashlib.md5(body).hexdigest()
+    return result
+
+
+def assert_complete_in_one_batch(test, orthanc, sim, study_uid, expected_count):
+    """One order, one live batch holding every stored instance once, byte-identical."""
+    study_id = orthanc_study_id(orthanc, study_uid)
+    test.assertIsNotNone(study_id)
+    cloud = sim.studies().get(study_uid)
+    test.assertIsNotNone(cloud, "the cloud never saw study %s" % study_uid)
+    test.assertEqual(1, len(cloud["orders"]), cloud["orders"])
+    live = [b for b in cloud["batches"] if not b["overwritten"] and not b["duplicate"]]
+    test.assertEqual(1, len(live), "expected one batch, got %d" % len(live))
+    instances = live[0]["instances"]
+    sops = [i["sop_instance_uid"] for i in instances]
+    test.assertEqual(len(sops), len(set(sops)), "an instance is in the batch twice")
+    expected = stored_md5s(orthanc, study_id)
+    test.assertEqual(expected_count, len(expected))
+    test.assertEqual(expected, {i["sop_instance_uid"]: i["md5"] for i in instances})
+    return cloud
+
+
+def tmpdir(test):
+    d = tempfile.TemporaryDirectory(prefix="cloud-it-")
+    test.addCleanup(d.cleanup)
+    return d.name
