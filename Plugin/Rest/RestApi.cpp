@@ -10,6 +10,7 @@
 #include "../Core/ApiResponses.h"
 #include "../Core/AuditLog.h"
 #include "../Core/CloudIngestService.h"
+#include "RestBody.h"
 
 namespace CloudIngest {
 
@@ -55,18 +56,11 @@ void RequireMethod(const RestRequest& request, const char* method) {
 }
 
 Json::Value ParseBodyObject(const std::string& body) {
-  if (body.find_first_not_of(" \t\r\n") == std::string::npos) return Json::Value(Json::objectValue);
-  Json::Value value;
-  Json::CharReaderBuilder builder;
-  builder["failIfExtra"] = true;
-  builder["rejectDupKeys"] = true;
-  std::string errors;
-  std::istringstream in(body);
-  if (!Json::parseFromStream(builder, in, &value, &errors)) {
-    throw RestError(400, "the body is not valid JSON", Json::Value(errors));
+  try {
+    return ParseRestBody(body);
+  } catch (const RestBodyError& e) {
+    throw RestError(400, e.what(), e.Details().empty() ? Json::Value() : Json::Value(e.Details()));
   }
-  if (!value.isObject()) throw RestError(400, "the body must be a JSON object");
-  return value;
 }
 
 unsigned ParseUnsigned(const std::map<std::string, std::string>& query, const char* key,

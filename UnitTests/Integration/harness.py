@@ -103,6 +103,30 @@ def loopback_env(extra=None):
     return env
 
 
+# A sanitizer build of the plugin runs inside the uninstrumented Orthanc with
+# the sanitizer runtime preloaded into Orthanc only (not into python, node...).
+ORTHANC_PRELOAD = os.environ.get("CLOUD_INGEST_ORTHANC_LD_PRELOAD", "")
+SANITIZER_REPORT = re.compile(r"ERROR: AddressSanitizer|ERROR: LeakSanitizer|runtime error: ")
+
+
+def orthanc_env():
+    """The environment of an Orthanc process (loopback_env, plus the sanitizer runtime)."""
+    extra = {}
+    if ORTHANC_PRELOAD:
+        extra["LD_PRELOAD"] = ORTHANC_PRELOAD
+        extra["ASAN_OPTIONS"] = "detect_leaks=0:abort_on_error=1:handle_abort=1"
+        extra["UBSAN_OPTIONS"] = "print_stacktrace=1:halt_on_error=1"
+    return loopback_env(extra)
+
+
+def assert_no_sanitizer_report(log_text):
+    """Raise AssertionError if a sanitizer reported anything in an Orthanc log."""
+    match = SANITIZER_REPORT.search(log_text)
+    if match:
+        start = max(0, match.start() - 200)
+        raise AssertionError("sanitizer report in Orthanc's log:\n" + log_text[start:start + 4000])
+
+
 def _process_group_members(pgid):
     """Live (non-zombie) PIDs in a process group, read from /proc."""
     members = []
@@ -463,7 +487,7 @@ class Orthanc(_JsonHttp):
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [ORTHANC_BINARY, self.config_path, "--verbose"], cwd=self.workdir,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=loopback_env(),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=orthanc_env(),
                 start_new_session=True)
         _LIVE.add(self)
 
@@ -543,10 +567,14 @@ class Orthanc(_JsonHttp):
         return code, self.log_text()
 
     def close(self):
-        """Stop and remove the work folder (config, storage, index, log) unless keep_dir."""
+        """Stop and remove the work folder (config, storage, index, log) unless keep_dir.
+
+        Raises AssertionError afterwards if a sanitizer reported anything in the log."""
         self.stop()
+        log = self.log_text() if self.workdir else ""
         if self.workdir and not self.keep_dir:
             shutil.rmtree(self.workdir, ignore_errors=True)
+        assert_no_sanitizer_report(log)
 
     def __enter__(self):
         try:

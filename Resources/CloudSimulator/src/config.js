@@ -13,6 +13,9 @@ const USAGE = `usage: npm start -- [options]
   --url-ttl S            presigned URL lifetime in seconds, rounded up to whole seconds (default 900)
   --group-window S       seconds between uploads of one study's batch (default 60)
   --overwrite-window S   seconds within which a new batch overwrites the previous one (default 300)
+  --listen ADDR          address to listen on (default 127.0.0.1; e.g. 0.0.0.0 inside a container)
+  --public-url URL       base URL clients reach it at, used in presigned URLs
+                         (default http://127.0.0.1:PORT)
   --data-dir DIR         keep the store's objects in DIR (absent: a temporary folder removed at exit)
   --quiet                no request log on stderr
   --help                 this text
@@ -30,6 +33,8 @@ const FLAGS = {
   '--group-window': 'groupWindow',
   '--overwrite-window': 'overwriteWindow',
   '--data-dir': 'dataDir',
+  '--listen': 'listen',
+  '--public-url': 'publicUrl',
 };
 const SWITCHES = { '--quiet': 'quiet', '--help': 'help' };
 
@@ -82,6 +87,8 @@ function parseArgs(argv) {
     groupWindow: 60,
     overwriteWindow: 300,
     dataDir: null,
+    listen: '127.0.0.1',
+    publicUrl: null,
     bucket: 'cloud-ingest',
   };
   if (raw.port) {
@@ -89,7 +96,10 @@ function parseArgs(argv) {
     if (!/^\d+$/.test(value) || Number(value) > 65535) throw new UsageError(`${flag} needs a port number 0-65535`);
     config.port = Number(value);
   }
-  for (const key of ['clientId', 'clientSecret', 'scope', 'dataDir']) {
+  if (raw.publicUrl && !/^https?:\/\/[^/?#]+$/.test(raw.publicUrl.value)) {
+    throw new UsageError('--public-url needs a base URL such as http://simulator:8080 (no path)');
+  }
+  for (const key of ['clientId', 'clientSecret', 'scope', 'dataDir', 'listen', 'publicUrl']) {
     if (raw[key]) config[key] = nonEmpty(raw[key].flag, raw[key].value);
   }
   if (raw.scope && !/^[\x21\x23-\x5b\x5d-\x7e]+( [\x21\x23-\x5b\x5d-\x7e]+)*$/.test(config.scope)) {

@@ -46,10 +46,10 @@ class Simulator {
     this.server = createServer(this);
     await new Promise((resolve, reject) => {
       this.server.once('error', reject);
-      this.server.listen(this.config.port, '127.0.0.1', resolve);
+      this.server.listen(this.config.port, this.config.listen, resolve);
     });
     this.port = this.server.address().port;
-    this.publicUrl = `http://127.0.0.1:${this.port}`;
+    this.publicUrl = this.config.publicUrl || `http://127.0.0.1:${this.port}`;
   }
 
   /** The line printed on stdout once ready. */

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# The plugin's build steps, shared by the Dockerfile's build stage and by CI
+# (which has no Docker engine, so it proves these steps by running them).
+# Usage: Docker/build-plugin.sh OUTPUT_DIR   -> OUTPUT_DIR/libOrthancCloudIngest.so
+set -euo pipefail
+out=${1:?usage: build-plugin.sh OUTPUT_DIR}
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+build="${CLOUD_INGEST_DOCKER_BUILD_DIR:-$root/build-docker}"
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCLOUD_INGEST_INTEGRATION_TESTS=OFF
+cmake --build "$build" -j"$(nproc)" --target OrthancCloudIngest
+mkdir -p "$out"
+cp -L "$build/libOrthancCloudIngest.so" "$out/libOrthancCloudIngest.so"
+strip --strip-unneeded "$out/libOrthancCloudIngest.so"
+# A plugin that does not export the SDK's entry points would load silently as nothing.
+for symbol in OrthancPluginInitialize OrthancPluginFinalize OrthancPluginGetName OrthancPluginGetVersion; do
+  nm -D --defined-only "$out/libOrthancCloudIngest.so" | grep -qw "$symbol" \
+    || { echo "missing export $symbol" >&2; exit 1; }
+done
+echo "built $out/libOrthancCloudIngest.so"
