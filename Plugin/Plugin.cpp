@@ -43,9 +43,19 @@ OrthancPluginErrorCode OnRest(OrthancPluginRestOutput* output, const char* url,
   }
 }
 
+// Orthanc drops a trailing slash before matching, so "/cloud-ingest/app" and
+// "/cloud-ingest/app/" both arrive here. A relative redirect must work from both:
+// "index.html" is right from ".../app/"; from ".../app" it gives
+// "/cloud-ingest/index.html", which OnIndexRedirect sends on to "app/index.html".
 OrthancPluginErrorCode OnAppRoot(OrthancPluginRestOutput* output, const char*,
                                  const OrthancPluginHttpRequest*) {
-  OrthancPluginRedirect(plugin->context, output, "app/");
+  OrthancPluginRedirect(plugin->context, output, "index.html");
+  return OrthancPluginErrorCode_Success;
+}
+
+OrthancPluginErrorCode OnIndexRedirect(OrthancPluginRestOutput* output, const char*,
+                                       const OrthancPluginHttpRequest*) {
+  OrthancPluginRedirect(plugin->context, output, "app/index.html");
   return OrthancPluginErrorCode_Success;
 }
 
@@ -120,8 +130,10 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
 
   plugin->rest = std::make_unique<RestApi>(plugin->service.get(), Embedded::Resources());
   OrthancPluginRegisterRestCallbackNoLock(context, "/cloud-ingest/app", OnAppRoot);
+  OrthancPluginRegisterRestCallbackNoLock(context, "/cloud-ingest/index.html", OnIndexRedirect);
   OrthancPluginRegisterRestCallbackNoLock(context, "/cloud-ingest/(.*)", OnRest);
   OrthancPluginRegisterOnChangeCallback(context, OnChange);
+  OrthancPluginSetRootUri(context, "/cloud-ingest/app/index.html");  // linked from the Plugins page
   if (plugin->service) {
     OrthancPluginRegisterRefreshMetricsCallback(context, OnRefreshMetrics);
     const auto& resources = Embedded::Resources();
