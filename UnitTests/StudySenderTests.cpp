@@ -280,3 +280,45 @@ TEST_F(StudySenderTest, ShutdownPutsTheStudyBackInTheQueue) {
   EXPECT_EQ(SendOutcome::Interrupted, Send("s1"));
   EXPECT_EQ(StudyState::Queued, queue_->Get("s1")->state);
 }
+
+TEST_F(StudySenderTest, ZipModeSendsTheWholeStudyAsOneZip) {
+  config_.uploadMode = UploadMode::Zip;
+  config_.temporaryDirectory = dir_ + "/tmp";
+  source_.AddStudy("s1", "1.2.840.1", 6, 3000);
+  EXPECT_EQ(SendOutcome::Sent, Send("s1"));
+  EXPECT_EQ(1u, cloud_.Calls("upload"));
+  EXPECT_EQ(1u, cloud_.Calls("put"));
+  const auto stored = cloud_.Stored();
+  ASSERT_EQ(1u, stored.size());
+  EXPECT_NE(std::string::npos, stored.begin()->first.find("1.2.840.1.zip"));
+  EXPECT_EQ("PK", stored.begin()->second.substr(0, 2));
+  const auto record = queue_->Get("s1");
+  EXPECT_EQ(6u, record->instancesSent);
+  EXPECT_EQ(stored.begin()->second.size(), record->bytesSent);
+  // The temporary ZIP is gone once sent.
+  EXPECT_TRUE(std::filesystem::is_empty(config_.temporaryDirectory));
+  EXPECT_NE(std::string::npos, AuditText().find("zip of 6 instances"));
+}
+
+TEST_F(StudySenderTest, UploadModeRulesChooseZipForMatchingStudies) {
+  config_.temporaryDirectory = dir_ + "/tmp";
+  config_.uploadModeRules = {UploadModeRule{{"CT"}, {}, UploadMode::Zip}};
+  source_.AddStudy("s1", "1.2.840.1", 3);
+  EXPECT_EQ(SendOutcome::Sent, Send("s1"));
+  EXPECT_EQ(1u, cloud_.Calls("put"));
+  config_.uploadModeRules = {UploadModeRule{{"MR"}, {}, UploadMode::Zip}};
+  source_.AddStudy("s2", "1.2.840.2", 3);
+  EXPECT_EQ(SendOutcome::Sent, Send("s2"));
+  EXPECT_EQ(1u + 3u, cloud_.Calls("put"));
+}
+
+TEST_F(StudySenderTest, ZipThatFailsToUploadLeavesNoTemporaryFile) {
+  config_.uploadMode = UploadMode::Zip;
+  config_.temporaryDirectory = dir_ + "/tmp";
+  source_.AddStudy("s1", "1.2.840.1", 3);
+  cloud_.SetFault("put", [](const HttpRequest&, unsigned) -> std::optional<HttpResponse> {
+    return Status(500);
+  });
+  EXPECT_EQ(SendOutcome::Retry, Send("s1"));
+  EXPECT_TRUE(std::filesystem::is_empty(config_.temporaryDirectory));
+}

@@ -1,6 +1,7 @@
 #include "CloudIngestService.h"
 
 #include "CatchUpScanner.h"
+#include "StudyZipper.h"
 
 namespace CloudIngest {
 
@@ -74,6 +75,10 @@ void CloudIngestService::OnStableStudy(const std::string& orthancStudyId) {
 }
 
 void CloudIngestService::Start() {
+  // ZIPs left by a crash are never resumed: their studies are sent again.
+  if (const size_t stale = StudyZipper::CleanStaleTempFiles(config_.temporaryDirectory)) {
+    log_.Warning("CloudIngest: removed " + std::to_string(stale) + " temporary file(s) of a previous run");
+  }
   const unsigned recovered = queue_->RecoverInterrupted(clock_->Now());
   if (recovered > 0) {
     log_.Warning("CloudIngest: " + std::to_string(recovered) +

@@ -49,9 +49,10 @@ const char* const kKnownKeys[] = {
     "HttpProxy", "AllowedUploadHosts", "AuditLog", "Database",
     // extensions
     "Endpoints", "GroupWindow", "LateInstances", "StudyWorkers", "MaxStudyAttempts",
-    "StudyRetryDelay"};
+    "StudyRetryDelay", "TemporaryDirectory", "UploadModeRules"};
 
 const std::vector<std::string> kFilterKeys = {"Modalities", "CallingAets"};
+const std::vector<std::string> kRuleKeys = {"Modalities", "CallingAets", "UploadMode"};
 const std::vector<std::string> kEndpointKeys = {"NewOrder", "Upload", "AddMetadata"};
 const std::vector<std::string> kEndpointPartKeys = {"Method", "Path"};
 const std::vector<std::string> kConstantKeys = {"Value"};
@@ -491,6 +492,42 @@ void ReadFilters(const Json::Value& section, Filters& filters) {
   ReadStringArray(*object, "CallingAets", path, "[\"SCANNER1\"]", filters.callingAets, CheckAet);
 }
 
+void ReadUploadModeRules(const Json::Value& section, std::vector<UploadModeRule>& rules) {
+  const Json::Value* v = Find(section, "UploadModeRules");
+  if (v == nullptr) return;
+  const std::string path = "CloudIngest.UploadModeRules";
+  const std::string example =
+      "[{\"Modalities\": [\"MR\"], \"UploadMode\": \"Zip\"}]";
+  if (!v->isArray()) {
+    Fail(path, "expected an array of rules, found " + Describe(*v), "write it as " + example);
+  }
+  for (Json::ArrayIndex i = 0; i < v->size(); i++) {
+    const std::string here = path + "[" + std::to_string(i) + "]";
+    const Json::Value& rule = (*v)[i];
+    if (!rule.isObject()) {
+      Fail(here, "expected an object, found " + Describe(rule), "write each rule as " + example);
+    }
+    CheckKeys(rule, kRuleKeys, here);
+    UploadModeRule parsed;
+    ReadStringArray(rule, "Modalities", here, "[\"CT\", \"MR\"]", parsed.modalities,
+                    CheckModality);
+    ReadStringArray(rule, "CallingAets", here, "[\"SCANNER1\"]", parsed.callingAets, CheckAet);
+    std::string mode;
+    if (!ReadString(rule, "UploadMode", here, mode, "\"Zip\"")) {
+      Fail(Child(here, "UploadMode"), "missing", "set it to \"Instances\" or \"Zip\"");
+    }
+    if (Lower(mode) == "zip") {
+      parsed.mode = UploadMode::Zip;
+    } else if (Lower(mode) == "instances") {
+      parsed.mode = UploadMode::Instances;
+    } else {
+      Fail(Child(here, "UploadMode"), "expected \"Instances\" or \"Zip\", found " + Quote(mode),
+           "use one of these");
+    }
+    rules.push_back(std::move(parsed));
+  }
+}
+
 // ---- OrderMetadata
 
 bool IsHex(const std::string& s) {
@@ -657,6 +694,7 @@ Configuration ParseConfiguration(const Json::Value& section, const OrthancDefaul
   config.httpProxy = defaults.httpProxy;
   config.auditLog = JoinPath(defaults.indexDirectory, "cloud-ingest-audit.jsonl");
   config.database = JoinPath(defaults.indexDirectory, "cloud-ingest.db");
+  config.temporaryDirectory = JoinPath(defaults.indexDirectory, "cloud-ingest-tmp");
 
   if (section.isNull()) {
     config.enable = false;
@@ -702,6 +740,7 @@ Configuration ParseConfiguration(const Json::Value& section, const OrthancDefaul
                          {{"Instances", UploadMode::Instances}, {"Zip", UploadMode::Zip}},
                          config.uploadMode);
   ReadFilters(section, config.filters);
+  ReadUploadModeRules(section, config.uploadModeRules);
   ReadOrderMetadata(section, config.orderMetadata);
 
   ReadInteger(section, "Concurrency", root, 1, 64, 4, config.concurrency);
@@ -739,6 +778,8 @@ Configuration ParseConfiguration(const Json::Value& section, const OrthancDefaul
   ReadNonEmptyPath(section, "AuditLog", "\"/var/lib/orthanc/cloud-ingest-audit.jsonl\"",
                    config.auditLog);
   ReadNonEmptyPath(section, "Database", "\"/var/lib/orthanc/cloud-ingest.db\"", config.database);
+  ReadNonEmptyPath(section, "TemporaryDirectory", "\"/var/lib/orthanc/cloud-ingest-tmp\"",
+                   config.temporaryDirectory);
 
   ReadEndpoints(section, config);
   ReadSeconds(section, "GroupWindow", root, 3600, "60", config.groupWindow);

@@ -39,6 +39,13 @@ struct Filters {
   std::vector<std::string> callingAets;  // empty: any
 };
 
+// Extension: the upload mode of the studies a rule matches (first match wins).
+struct UploadModeRule {
+  std::vector<std::string> modalities;   // empty: any
+  std::vector<std::string> callingAets;  // empty: any
+  UploadMode mode = UploadMode::Instances;
+};
+
 struct Configuration {
   bool enable = true;
   std::string url;  // without trailing '/'
@@ -50,6 +57,7 @@ struct Configuration {
   bool autoSend = true;
   UploadMode uploadMode = UploadMode::Instances;
   Filters filters;
+  std::vector<UploadModeRule> uploadModeRules;
   std::map<std::string, OrderMetadataValue> orderMetadata;
   unsigned concurrency = 4;
   RetrySettings retry;
@@ -61,6 +69,7 @@ struct Configuration {
   std::vector<std::string> allowedUploadHosts;  // patterns, '*' wildcard
   std::string auditLog;
   std::string database;
+  std::string temporaryDirectory;  // ZIPs being built; cleaned at start-up
   Endpoint newOrder{"GET", "/new-order"};
   Endpoint upload{"GET", "/upload"};
   Endpoint addMetadata{"PATCH", "/add-metadata"};

@@ -11,7 +11,9 @@
 #include <thread>
 #include <vector>
 
+#include "FileBodySource.h"
 #include "Hashes.h"
+#include "StudyZipper.h"
 
 namespace CloudIngest {
 
@@ -51,20 +53,33 @@ std::string Trim(const std::string& text) {
   return text.substr(first, text.find_last_not_of(" \t") - first + 1);
 }
 
-bool MatchesFilters(const Filters& filters, const StudyInfo& study) {
-  if (!filters.modalities.empty()) {
+bool Matches(const std::vector<std::string>& modalities, const std::vector<std::string>& aets,
+             const StudyInfo& study) {
+  if (!modalities.empty()) {
     bool any = false;
     for (const auto& entry : study.modalities) {
       // Multi-valued entries ("CT\\PT") count for each of their values.
       std::istringstream values(entry);
       for (std::string m; std::getline(values, m, '\\');) {
-        any = any || Contains(filters.modalities, Trim(m));
+        any = any || Contains(modalities, Trim(m));
       }
     }
     if (!any) return false;
   }
-  return filters.callingAets.empty() || Contains(filters.callingAets, Trim(study.callingAet));
+  return aets.empty() || Contains(aets, Trim(study.callingAet));
 }
+
+// A manual send's mode, else the first matching UploadModeRules entry, else UploadMode.
+UploadMode ModeFor(const Configuration& config, const StudyRecord& record, const StudyInfo& study) {
+  if (!record.mode.empty()) return record.mode == "Zip" ? UploadMode::Zip : UploadMode::Instances;
+  for (const auto& rule : config.uploadModeRules) {
+    if (Matches(rule.modalities, rule.callingAets, study)) return rule.mode;
+  }
+  return config.uploadMode;
+}
+
+// A single S3 PUT holds at most 5 GB.
+constexpr uint64_t kMaxSinglePut = 5ull * 1000 * 1000 * 1000;
 
 std::string TagString(const Json::Value& tags, const char* name) {
   const Json::Value& v = tags[name];
@@ -119,7 +134,7 @@ class StudySender::Attempt {
       return SendOutcome::Failed;
     }
     const bool automatic = record_.trigger != "manual";
-    if (automatic && !MatchesFilters(d_.config.filters, study)) {
+    if (automatic && !Matches(d_.config.filters.modalities, d_.config.filters.callingAets, study)) {
       d_.log.Info("CloudIngest: study " + record_.orthancId + " does not match Filters; not sent");
       d_.queue.Remove(record_.orthancId);
       return SendOutcome::Skipped;
@@ -179,7 +194,11 @@ class StudySender::Attempt {
         Audit("order_created");
         d_.queue.Update(record_, Now());
       }
-      UploadAll(study);
+      if (ModeFor(d_.config, record_, study) == UploadMode::Zip) {
+        SendZip(study);
+      } else {
+        UploadAll(study);
+      }
       if (Cancelled()) return SendOutcome::Cancelled;
       Json::Value complete = metadata;
       complete["upload_status"] = "complete";
@@ -331,63 +350,99 @@ class StudySender::Attempt {
     const std::string md5 = Md5Hex(body->Data());
     const std::string sha256 = Sha256Hex(body->Data());
     const uint64_t size = body->Size();
-    const std::string contentType = "application/dicom";
-    UploadUrlRequest request{record_.orderId, instance.sopInstanceUid + ".dcm", contentType,
-                             record_.studyInstanceUid, size};
+    PutWithFreshUrls({record_.orderId, instance.sopInstanceUid + ".dcm", "application/dicom",
+                      record_.studyInstanceUid, size},
+                     body, md5, sha256, instance.sopInstanceUid, "");
+    RecordProgress(1, size);
+  }
 
+  // Zip mode: the whole study as one ZIP, built in a temporary file (removed
+  // whatever happens) and sent with one presigned URL.
+  void SendZip(const StudyInfo& study) {
+    if (StudyZipper::MaximumSize(study, ZipCompression::Store) > kMaxSinglePut) {
+      Audit("url_issued", [&](AuditEvent& e) {
+        e.detail = "study too large for one ZIP upload (5 GB): sent per instance instead";
+      });
+      d_.log.Warning("CloudIngest: study " + record_.orthancId +
+                     " is larger than 5 GB, sending it per instance instead of as one ZIP");
+      UploadAll(study);
+      return;
+    }
+    lastProgress_ = Now();
+    StudyZip zip;
+    try {
+      zip = StudyZipper(d_.source, d_.config.temporaryDirectory, ZipCompression::Store)
+                .Zip(study, [&] { return d_.stop.Stopped() || Cancelled(); });
+    } catch (const ZipCancelled&) {
+      throw Interrupted();
+    }
+    auto body = std::make_shared<FileBodySource>(zip.Path());
+    PutWithFreshUrls({record_.orderId, record_.studyInstanceUid + ".zip", "application/zip",
+                      record_.studyInstanceUid, zip.size},
+                     body, zip.md5Hex, zip.sha256Hex, "",
+                     "zip of " + std::to_string(zip.entryCount) + " instances");
+    RecordProgress(static_cast<unsigned>(zip.entryCount), zip.size);
+  }
+
+  // One presigned URL and one PUT, with retries; a refused URL (403) is
+  // replaced by a new one, a bounded number of times.
+  void PutWithFreshUrls(const UploadUrlRequest& request, const std::shared_ptr<IBodySource>& body,
+                        const std::string& md5, const std::string& sha256,
+                        const std::string& sopInstanceUid, const std::string& detail) {
     for (unsigned urlAttempt = 1;; urlAttempt++) {
       const UploadTarget target =
           Step("upload-url", true, [&] { return d_.client.RequestUploadUrl(request); });
       Audit("url_issued", [&](AuditEvent& e) {
-        e.sopInstanceUid = instance.sopInstanceUid;
+        e.sopInstanceUid = sopInstanceUid;
         e.url = target.url;
-        e.bytes = static_cast<int64_t>(size);
+        e.bytes = static_cast<int64_t>(request.size);
+        e.detail = detail;
       });
       try {
         const long status = Step("put", true, [&] {
           try {
             body->Rewind();
-            return d_.client.Upload(target, body, contentType, md5);
+            return d_.client.Upload(target, body, request.contentType, md5);
           } catch (const IngestError& e) {
-            AuditUploadFailure(instance, size, e);
+            AuditUploadFailure(sopInstanceUid, request.size, e);
             if (e.Kind() == FailureKind::UrlRefused) throw NeedNewUrl(e.what());
             throw;
           }
         });
         Audit("upload_ok", [&](AuditEvent& e) {
-          e.sopInstanceUid = instance.sopInstanceUid;
+          e.sopInstanceUid = sopInstanceUid;
           e.url = target.url;
-          e.bytes = static_cast<int64_t>(size);
+          e.bytes = static_cast<int64_t>(request.size);
           e.sha256 = sha256;
           e.httpStatus = status;
+          e.detail = detail;
         });
-        break;
+        return;
       } catch (const NeedNewUrl& e) {
-        // The URL expired or was refused: ask for a new one, a bounded number of times.
         if (urlAttempt >= d_.config.retry.maxAttempts) {
           throw AttemptAborted(std::string("put: ") + e.what() + " (after " +
                                std::to_string(urlAttempt) + " presigned URLs)");
         }
       }
     }
-    RecordProgress(size);
   }
 
-  void AuditUploadFailure(const InstanceInfo& instance, uint64_t size, const IngestError& error) {
+  void AuditUploadFailure(const std::string& sopInstanceUid, uint64_t size,
+                          const IngestError& error) {
     Audit("upload_failed", [&](AuditEvent& e) {
-      e.sopInstanceUid = instance.sopInstanceUid;
+      e.sopInstanceUid = sopInstanceUid;
       e.bytes = static_cast<int64_t>(size);
       e.httpStatus = error.HttpStatus();
       e.detail = error.what();
     });
   }
 
-  void RecordProgress(uint64_t size) {
+  void RecordProgress(unsigned instances, uint64_t size) {
     std::lock_guard<std::mutex> lock(progressMutex_);
     lastProgress_ = Now();
-    record_.instancesSent++;
+    record_.instancesSent += instances;
     record_.bytesSent += size;
-    d_.queue.CountUpload(size);
+    d_.queue.CountUpload(size, instances);
     d_.queue.Update(record_, Now());
   }
 

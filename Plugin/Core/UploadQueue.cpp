@@ -742,14 +742,16 @@ std::vector<HistoryEntry> UploadQueue::History(const std::string& orthancId, uns
   return result;
 }
 
-void UploadQueue::CountUpload(uint64_t bytes) {
+void UploadQueue::CountUpload(uint64_t bytes, unsigned instances) {
   static const std::string op = "CountUpload";
   std::lock_guard<std::mutex> lock(mutex_);
   SqliteStatement s(db_,
-                    "UPDATE totals SET instances_sent = instances_sent + 1, "
+                    "UPDATE totals SET instances_sent = instances_sent + :instances, "
                     "bytes_sent = bytes_sent + :bytes WHERE id = 1",
                     op);
-  s.Bind(":bytes", static_cast<int64_t>(bytes)).Run();  // one statement: its own transaction
+  s.Bind(":bytes", static_cast<int64_t>(bytes))
+      .Bind(":instances", static_cast<int64_t>(instances))
+      .Run();  // one statement: its own transaction
 }
 
 int64_t UploadQueue::GetChangesCursor() {

@@ -81,7 +81,7 @@ class UploadQueue {
   void AddHistory(const std::string& orthancId, const HistoryEntry& entry);
   std::vector<HistoryEntry> History(const std::string& orthancId, unsigned limit = 200);
   // Adds instances/bytes to the all-time totals when an upload succeeds.
-  void CountUpload(uint64_t bytes);
+  void CountUpload(uint64_t bytes, unsigned instances = 1);
 
   // Sequence number of the last Orthanc change processed.
   int64_t GetChangesCursor();

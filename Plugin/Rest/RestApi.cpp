@@ -283,9 +283,6 @@ RestResponse RestApi::SendStudy(const std::string& id, const RestRequest& reques
         (body["mode"].asString() != "Instances" && body["mode"].asString() != "Zip")) {
       throw RestError(400, "'mode' must be \"Instances\" or \"Zip\"");
     }
-    if (body["mode"].asString() == "Zip") {
-      throw RestError(400, "'mode' \"Zip\" is not supported by this version yet");
-    }
     enqueue.mode = body["mode"].asString();
   }
   if (!service_->Source().StudyExists(id)) throw RestError(404, "no study " + id + " in Orthanc");

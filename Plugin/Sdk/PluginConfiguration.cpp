@@ -50,6 +50,7 @@ Configuration ReadConfiguration(OrthancPluginContext* context) {
   Configuration config = ParseConfiguration(global["CloudIngest"], defaults);
   config.auditLog = Absolute(config.auditLog, base);
   config.database = Absolute(config.database, base);
+  config.temporaryDirectory = Absolute(config.temporaryDirectory, base);
   config.httpsCaCertificates = Absolute(config.httpsCaCertificates, base);
   // Plugins load before Orthanc creates its index folder, where our files
   // live by default; create their folders as Orthanc would. A failure here
