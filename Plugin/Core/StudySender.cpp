@@ -191,8 +191,9 @@ class StudySender::Attempt {
     try {
       if (record_.orderId.empty()) {
         record_.orderId = Step("new-order", false, [&] { return d_.client.CreateOrder(metadata); });
-        Audit("order_created");
+        // Kept before anything else can fail, so a later attempt reuses this order.
         d_.queue.Update(record_, Now());
+        Audit("order_created");
       }
       if (ModeFor(d_.config, record_, study) == UploadMode::Zip) {
         SendZip(study);
