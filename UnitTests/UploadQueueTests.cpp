@@ -750,7 +750,7 @@ TEST_F(UploadQueueTest, EverythingSurvivesReopening) {
   EXPECT_EQ(reopened.ClaimNext(kT0 + 100)->orthancId, "s2");
 }
 
-TEST_F(UploadQueueTest, UsesWalAndSchemaVersion1) {
+TEST_F(UploadQueueTest, UsesWalAndSchemaVersion2) {
   { UploadQueue queue(DbPath()); }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
@@ -763,7 +763,7 @@ TEST_F(UploadQueueTest, UsesWalAndSchemaVersion1) {
     return value;
   };
   EXPECT_EQ(single("PRAGMA journal_mode"), "wal");  // persistent in the file
-  EXPECT_EQ(single("PRAGMA user_version"), "1");
+  EXPECT_EQ(single("PRAGMA user_version"), "2");
   sqlite3_close(db);
 }
 
@@ -870,13 +870,13 @@ TEST_F(UploadQueueTest, NewerSchemaIsRefused) {
   }
   sqlite3* db = nullptr;
   ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
-  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=2", nullptr, nullptr, nullptr), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=3", nullptr, nullptr, nullptr), SQLITE_OK);
   sqlite3_close(db);
   try {
     UploadQueue queue(DbPath());
     FAIL() << "expected DatabaseError";
   } catch (const DatabaseError& e) {
-    EXPECT_NE(std::string(e.what()).find("schema version 2"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find("schema version 3"), std::string::npos) << e.what();
   }
 }
 
@@ -928,6 +928,51 @@ TEST_F(UploadQueueTest, FullDiskSurfacesAsDatabaseError) {
   // And the database is intact afterwards.
   UploadQueue queue(DbPath());
   EXPECT_TRUE(queue.Get("s0").has_value());
+}
+
+TEST_F(UploadQueueTest, VersionOneDatabaseIsMigrated) {
+  {
+    UploadQueue queue(DbPath());
+    queue.Enqueue(Request("s1"), kT0);
+  }
+  // Make it a version-1 file: the columns version 2 added are not there.
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+  for (const char* column : {"sent_order_id", "sent_instances", "sent_bytes", "sent_attempts"}) {
+    const std::string sql = std::string("ALTER TABLE studies DROP COLUMN ") + column;
+    ASSERT_EQ(sqlite3_exec(db, sql.c_str(), nullptr, nullptr, nullptr), SQLITE_OK);
+  }
+  ASSERT_EQ(sqlite3_exec(db, "PRAGMA user_version=1", nullptr, nullptr, nullptr), SQLITE_OK);
+  sqlite3_close(db);
+  UploadQueue queue(DbPath());
+  ASSERT_TRUE(queue.Get("s1").has_value());
+  auto claimed = queue.ClaimNext(kT0 + 1);
+  ASSERT_TRUE(claimed.has_value());
+  queue.MarkSent("s1", "sig", kT0 + 2);
+  EXPECT_EQ(StudyState::Sent, queue.Get("s1")->state);
+}
+
+TEST_F(UploadQueueTest, UnchangedOutcomeRestoresTheLastRealSend) {
+  UploadQueue queue(DbPath());
+  queue.Enqueue(Request("s1"), kT0);
+  StudyRecord r = *queue.ClaimNext(kT0);
+  r.orderId = "order-1";
+  r.instancesSent = 7;
+  r.bytesSent = 700;
+  queue.Update(r, kT0 + 1);
+  queue.MarkSent("s1", "sig", kT0 + 2);
+  // Stable again: queued, claimed, found unchanged.
+  queue.Enqueue(Request("s1"), kT0 + 10);
+  ASSERT_TRUE(queue.ClaimNext(kT0 + 10).has_value());
+  queue.MarkSent("s1", "sig", kT0 + 11, false);
+  const StudyRecord after = *queue.Get("s1");
+  EXPECT_EQ(StudyState::Sent, after.state);
+  EXPECT_EQ("order-1", after.orderId);
+  EXPECT_EQ(7u, after.instancesSent);
+  EXPECT_EQ(700u, after.bytesSent);
+  EXPECT_EQ(1u, after.attempts);
+  EXPECT_EQ(kT0 + 2, after.sentAt);
+  EXPECT_EQ(1u, queue.Totals().studiesSent);
 }
 
 }  // namespace

@@ -11,7 +11,7 @@ namespace CloudIngest {
 
 namespace {
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 constexpr unsigned kHistoryPerStudy = 200;
 constexpr unsigned kMaxListLimit = 1000;
 constexpr int kBusyTimeoutMs = 10000;
@@ -47,7 +47,11 @@ CREATE TABLE IF NOT EXISTS studies (
   pending_mode TEXT NOT NULL DEFAULT '',
   pending_extra_metadata TEXT NOT NULL DEFAULT '',
   pending_requested_by TEXT NOT NULL DEFAULT '',
-  pending_force INTEGER NOT NULL DEFAULT 0
+  pending_force INTEGER NOT NULL DEFAULT 0,
+  sent_order_id TEXT NOT NULL DEFAULT '',
+  sent_instances INTEGER NOT NULL DEFAULT 0,
+  sent_bytes INTEGER NOT NULL DEFAULT 0,
+  sent_attempts INTEGER NOT NULL DEFAULT 0
 );
 CREATE INDEX IF NOT EXISTS studies_due ON studies(state, next_attempt_at);
 CREATE INDEX IF NOT EXISTS studies_updated ON studies(updated_at);
@@ -80,7 +84,17 @@ const char* const kColumns =
     "bytes_sent, attempts, last_error, send_trigger, mode, extra_metadata, requested_by, "
     "sent_signature, resend_requested, patient_name, patient_id, study_date, "
     "study_description, created_at, updated_at, next_attempt_at, sent_at, forced, "
-    "pending_trigger, pending_mode, pending_extra_metadata, pending_requested_by, pending_force";
+    "pending_trigger, pending_mode, pending_extra_metadata, pending_requested_by, pending_force, "
+    "sent_order_id, sent_instances, sent_bytes, sent_attempts";
+
+// Version 1 -> 2: the outcome of the last real send, restored when a study is
+// taken up again and found unchanged.
+const char* const kMigrationTo2 = R"SQL(
+ALTER TABLE studies ADD COLUMN sent_order_id TEXT NOT NULL DEFAULT '';
+ALTER TABLE studies ADD COLUMN sent_instances INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE studies ADD COLUMN sent_bytes INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE studies ADD COLUMN sent_attempts INTEGER NOT NULL DEFAULT 0;
+)SQL";
 
 // A study row: the public record plus what only the queue needs. `forced`
 // marks a queued manual "send even if unchanged" request; the pending_*
@@ -90,6 +104,9 @@ struct Row {
   bool forced = false;
   std::string pendingTrigger, pendingMode, pendingExtraMetadata, pendingRequestedBy;
   bool pendingForce = false;
+  // The last send that reached the service (what an "unchanged" outcome restores).
+  std::string sentOrderId;
+  int64_t sentInstances = 0, sentBytes = 0, sentAttempts = 0;
 };
 
 Row ReadRow(const SqliteStatement& s, const std::string& operation) {
@@ -130,6 +147,10 @@ Row ReadRow(const SqliteStatement& s, const std::string& operation) {
   row.pendingExtraMetadata = s.Text(26);
   row.pendingRequestedBy = s.Text(27);
   row.pendingForce = s.Int(28) != 0;
+  row.sentOrderId = s.Text(29);
+  row.sentInstances = s.Int(30);
+  row.sentBytes = s.Int(31);
+  row.sentAttempts = s.Int(32);
   return row;
 }
 
@@ -152,10 +173,12 @@ void SaveRow(sqlite3* db, const Row& row, const std::string& operation) {
       instances_total, bytes_sent, attempts, last_error, send_trigger, mode, extra_metadata,
       requested_by, sent_signature, resend_requested, patient_name, patient_id, study_date,
       study_description, created_at, updated_at, next_attempt_at, sent_at, forced,
-      pending_trigger, pending_mode, pending_extra_metadata, pending_requested_by, pending_force)
+      pending_trigger, pending_mode, pending_extra_metadata, pending_requested_by, pending_force,
+      sent_order_id, sent_instances, sent_bytes, sent_attempts)
     VALUES (:id, :uid, :order, :state, :isent, :itotal, :bytes, :attempts, :error, :trigger,
       :mode, :extra, :user, :signature, :resend, :pname, :pid, :sdate, :sdesc, :created,
-      :updated, :next, :sentat, :forced, :ptrigger, :pmode, :pextra, :puser, :pforce)
+      :updated, :next, :sentat, :forced, :ptrigger, :pmode, :pextra, :puser, :pforce,
+      :sorder, :sinstances, :sbytes, :sattempts)
     ON CONFLICT(orthanc_id) DO UPDATE SET
       study_instance_uid = excluded.study_instance_uid, order_id = excluded.order_id,
       state = excluded.state, instances_sent = excluded.instances_sent,
@@ -172,7 +195,9 @@ void SaveRow(sqlite3* db, const Row& row, const std::string& operation) {
       pending_mode = excluded.pending_mode,
       pending_extra_metadata = excluded.pending_extra_metadata,
       pending_requested_by = excluded.pending_requested_by,
-      pending_force = excluded.pending_force
+      pending_force = excluded.pending_force, sent_order_id = excluded.sent_order_id,
+      sent_instances = excluded.sent_instances, sent_bytes = excluded.sent_bytes,
+      sent_attempts = excluded.sent_attempts
   )SQL",
                     operation);
   const StudyRecord& r = row.record;
@@ -204,7 +229,11 @@ void SaveRow(sqlite3* db, const Row& row, const std::string& operation) {
       .Bind(":pmode", row.pendingMode)
       .Bind(":pextra", row.pendingExtraMetadata)
       .Bind(":puser", row.pendingRequestedBy)
-      .Bind(":pforce", static_cast<int64_t>(row.pendingForce ? 1 : 0));
+      .Bind(":pforce", static_cast<int64_t>(row.pendingForce ? 1 : 0))
+      .Bind(":sorder", row.sentOrderId)
+      .Bind(":sinstances", row.sentInstances)
+      .Bind(":sbytes", row.sentBytes)
+      .Bind(":sattempts", row.sentAttempts);
   s.Run();
 }
 
@@ -348,6 +377,7 @@ UploadQueue::UploadQueue(const std::string& path) {
                           std::to_string(current) + ", newer than this plugin's (" +
                           std::to_string(kSchemaVersion) + ")");
     }
+    if (current == 1) ExecSql(db, kMigrationTo2, operation);
     if (current < kSchemaVersion) {
       ExecSql(db, kSchema, operation);
       ExecSql(db, "PRAGMA user_version=" + std::to_string(kSchemaVersion), operation);
@@ -503,15 +533,29 @@ void UploadQueue::MarkSent(const std::string& orthancId, const std::string& sign
       (row->record.state == StudyState::Sending || row->record.state == StudyState::Cancelled)) {
     StudyRecord& r = row->record;
     r.state = StudyState::Sent;
-    if (newlySent) r.sentAt = now;
+    if (newlySent) {
+      r.sentAt = now;
+      row->sentOrderId = r.orderId;
+      row->sentInstances = r.instancesSent;
+      row->sentBytes = static_cast<int64_t>(r.bytesSent);
+      row->sentAttempts = r.attempts;
+    } else {
+      // Found unchanged: the entry shows the send that really happened.
+      r.orderId = row->sentOrderId;
+      r.instancesSent = static_cast<unsigned>(row->sentInstances);
+      r.bytesSent = static_cast<uint64_t>(row->sentBytes);
+      r.attempts = static_cast<unsigned>(row->sentAttempts);
+    }
     r.sentSignature = signature;
     r.lastError.clear();
     r.updatedAt = now;
     row->forced = false;
-    AddEvent(
-        db_, r, "sent",
-        std::to_string(r.instancesSent) + " instances, " + std::to_string(r.bytesSent) + " bytes",
-        now, op);
+    if (newlySent) {
+      AddEvent(db_, r, "sent",
+               std::to_string(r.instancesSent) + " instances, " + std::to_string(r.bytesSent) +
+                   " bytes",
+               now, op);
+    }
     if (r.resendRequested) {
       RequeueForPending(db_, *row, now, op);
     }
