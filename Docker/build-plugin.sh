@@ -12,8 +12,8 @@ mkdir -p "$out"
 cp -L "$build/libOrthancCloudIngest.so" "$out/libOrthancCloudIngest.so"
 strip --strip-unneeded "$out/libOrthancCloudIngest.so"
 # A plugin that does not export the SDK's entry points would load silently as nothing.
+exports=$(nm -D --defined-only "$out/libOrthancCloudIngest.so")
 for symbol in OrthancPluginInitialize OrthancPluginFinalize OrthancPluginGetName OrthancPluginGetVersion; do
-  nm -D --defined-only "$out/libOrthancCloudIngest.so" | grep -qw "$symbol" \
-    || { echo "missing export $symbol" >&2; exit 1; }
+  grep -qw "$symbol" <<<"$exports" || { echo "missing export $symbol" >&2; exit 1; }
 done
 echo "built $out/libOrthancCloudIngest.so"
