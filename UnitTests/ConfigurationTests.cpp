@@ -442,9 +442,10 @@ TEST(Configuration, EmptyRequiredValuesPointAtUnsetEnvironmentVariables) {
 }
 
 TEST(Configuration, BadEnumsListTheAllowedValues) {
-  std::string message = ErrorFor(With(R"({"UploadMode": "Nifti"})"));
+  std::string message = ErrorFor(With(R"({"UploadMode": "Dicomweb"})"));
   EXPECT_TRUE(IsErrorFor(message, "UploadMode"));
-  EXPECT_TRUE(Contains(message, "expected \"Instances\" or \"Zip\", found \"Nifti\"")) << message;
+  EXPECT_TRUE(Contains(message, "expected \"Instances\" or \"Zip\" or \"Nifti\", found \"Dicomweb\""))
+      << message;
 
   message = ErrorFor(With(R"({"TokenMethod": "PUT"})"));
   EXPECT_TRUE(IsErrorFor(message, "TokenMethod"));
@@ -653,7 +654,7 @@ TEST(Configuration, SecretIsNeverEchoed) {
   }
   // A valid string secret next to any other error is not shown either.
   for (const char* json : {R"({"Concurrency": "x"})", R"({"Bogus": 1})",
-                           R"({"UploadMode": "Nifti"})", R"({"Url": "ftp://x"})"}) {
+                           R"({"UploadMode": "Dicomweb"})", R"({"Url": "ftp://x"})"}) {
     const std::string message = ErrorFor(With(json));
     EXPECT_FALSE(message.empty());
     EXPECT_FALSE(Contains(message, kSecret)) << message;
@@ -821,3 +822,33 @@ TEST(ConfigurationExamples, FullStatesEveryKeyWithItsDefault) {
 }
 
 }  // namespace
+
+TEST(Configuration, NiftiModeAndItsKeys) {
+  Json::Value section;
+  Json::CharReaderBuilder builder;
+  std::string errors;
+  std::istringstream in(R"({"Url": "https://ingest.example.com", "ClientId": "id",
+    "ClientSecret": "s", "UploadMode": "Nifti", "NiftiFallback": "Skip",
+    "Dcm2niixPath": "/opt/dcm2niix", "TemporaryDirectory": "/var/tmp/ci",
+    "UploadModeRules": [{"Modalities": ["MR"], "UploadMode": "Nifti"},
+                        {"CallingAets": ["CT1"], "UploadMode": "Zip"}]})");
+  ASSERT_TRUE(Json::parseFromStream(builder, in, &section, &errors)) << errors;
+  const CloudIngest::Configuration c = CloudIngest::ParseConfiguration(section, {});
+  EXPECT_EQ(CloudIngest::UploadMode::Nifti, c.uploadMode);
+  EXPECT_FALSE(c.niftiFallbackToDicom);
+  EXPECT_EQ("/opt/dcm2niix", c.dcm2niixPath);
+  EXPECT_EQ("/var/tmp/ci", c.temporaryDirectory);
+  ASSERT_EQ(2u, c.uploadModeRules.size());
+  EXPECT_EQ(CloudIngest::UploadMode::Nifti, c.uploadModeRules[0].mode);
+  EXPECT_EQ(std::vector<std::string>{"MR"}, c.uploadModeRules[0].modalities);
+  EXPECT_EQ(std::vector<std::string>{"CT1"}, c.uploadModeRules[1].callingAets);
+
+  section["UploadModeRules"][1]["UploadMode"] = "Fast";
+  try {
+    CloudIngest::ParseConfiguration(section, {});
+    FAIL() << "expected ConfigurationError";
+  } catch (const CloudIngest::ConfigurationError& e) {
+    EXPECT_EQ(0u, std::string(e.what()).find("CloudIngest.UploadModeRules[1].UploadMode: "))
+        << e.what();
+  }
+}

@@ -1,6 +1,7 @@
 #include "CloudIngestService.h"
 
 #include "CatchUpScanner.h"
+#include "NiftiConverter.h"
 #include "StudyZipper.h"
 
 namespace CloudIngest {
@@ -76,7 +77,8 @@ void CloudIngestService::OnStableStudy(const std::string& orthancStudyId) {
 
 void CloudIngestService::Start() {
   // ZIPs left by a crash are never resumed: their studies are sent again.
-  if (const size_t stale = StudyZipper::CleanStaleTempFiles(config_.temporaryDirectory)) {
+  if (const size_t stale = StudyZipper::CleanStaleTempFiles(config_.temporaryDirectory) +
+                           NiftiConverter::CleanStaleWorkFolders(config_.temporaryDirectory)) {
     log_.Warning("CloudIngest: removed " + std::to_string(stale) + " temporary file(s) of a previous run");
   }
   const unsigned recovered = queue_->RecoverInterrupted(clock_->Now());

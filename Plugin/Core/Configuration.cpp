@@ -36,6 +36,8 @@ std::string ToString(UploadMode mode) {
       return "Instances";
     case UploadMode::Zip:
       return "Zip";
+    case UploadMode::Nifti:
+      return "Nifti";
   }
   return "Instances";
 }
@@ -49,7 +51,7 @@ const char* const kKnownKeys[] = {
     "HttpProxy", "AllowedUploadHosts", "AuditLog", "Database",
     // extensions
     "Endpoints", "GroupWindow", "LateInstances", "StudyWorkers", "MaxStudyAttempts",
-    "StudyRetryDelay", "TemporaryDirectory", "UploadModeRules"};
+    "StudyRetryDelay", "TemporaryDirectory", "UploadModeRules", "Dcm2niixPath", "NiftiFallback"};
 
 const std::vector<std::string> kFilterKeys = {"Modalities", "CallingAets"};
 const std::vector<std::string> kRuleKeys = {"Modalities", "CallingAets", "UploadMode"};
@@ -520,8 +522,11 @@ void ReadUploadModeRules(const Json::Value& section, std::vector<UploadModeRule>
       parsed.mode = UploadMode::Zip;
     } else if (Lower(mode) == "instances") {
       parsed.mode = UploadMode::Instances;
+    } else if (Lower(mode) == "nifti") {
+      parsed.mode = UploadMode::Nifti;
     } else {
-      Fail(Child(here, "UploadMode"), "expected \"Instances\" or \"Zip\", found " + Quote(mode),
+      Fail(Child(here, "UploadMode"),
+           "expected \"Instances\", \"Zip\" or \"Nifti\", found " + Quote(mode),
            "use one of these");
     }
     rules.push_back(std::move(parsed));
@@ -737,7 +742,9 @@ Configuration ParseConfiguration(const Json::Value& section, const OrthancDefaul
   ReadString(section, "Scope", root, config.scope, "\"upload\"");
   ReadBool(section, "AutoSend", root, config.autoSend);
   ReadChoice<UploadMode>(section, "UploadMode",
-                         {{"Instances", UploadMode::Instances}, {"Zip", UploadMode::Zip}},
+                         {{"Instances", UploadMode::Instances},
+                          {"Zip", UploadMode::Zip},
+                          {"Nifti", UploadMode::Nifti}},
                          config.uploadMode);
   ReadFilters(section, config.filters);
   ReadUploadModeRules(section, config.uploadModeRules);
@@ -780,6 +787,9 @@ Configuration ParseConfiguration(const Json::Value& section, const OrthancDefaul
   ReadNonEmptyPath(section, "Database", "\"/var/lib/orthanc/cloud-ingest.db\"", config.database);
   ReadNonEmptyPath(section, "TemporaryDirectory", "\"/var/lib/orthanc/cloud-ingest-tmp\"",
                    config.temporaryDirectory);
+  ReadNonEmptyPath(section, "Dcm2niixPath", "\"/usr/bin/dcm2niix\"", config.dcm2niixPath);
+  ReadChoice<bool>(section, "NiftiFallback", {{"Dicom", true}, {"Skip", false}},
+                   config.niftiFallbackToDicom);
 
   ReadEndpoints(section, config);
   ReadSeconds(section, "GroupWindow", root, 3600, "60", config.groupWindow);

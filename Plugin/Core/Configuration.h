@@ -9,7 +9,7 @@
 
 namespace CloudIngest {
 
-enum class UploadMode { Instances, Zip };
+enum class UploadMode { Instances, Zip, Nifti };
 std::string ToString(UploadMode mode);
 
 // What to do with instances that arrive after a study was sent.
@@ -70,6 +70,8 @@ struct Configuration {
   std::string auditLog;
   std::string database;
   std::string temporaryDirectory;  // ZIPs being built; cleaned at start-up
+  std::string dcm2niixPath = "dcm2niix";
+  bool niftiFallbackToDicom = true;  // a series dcm2niix cannot convert is sent as DICOM
   Endpoint newOrder{"GET", "/new-order"};
   Endpoint upload{"GET", "/upload"};
   Endpoint addMetadata{"PATCH", "/add-metadata"};

@@ -13,6 +13,7 @@
 
 #include "FileBodySource.h"
 #include "Hashes.h"
+#include "NiftiConverter.h"
 #include "StudyZipper.h"
 
 namespace CloudIngest {
@@ -71,7 +72,9 @@ bool Matches(const std::vector<std::string>& modalities, const std::vector<std::
 
 // A manual send's mode, else the first matching UploadModeRules entry, else UploadMode.
 UploadMode ModeFor(const Configuration& config, const StudyRecord& record, const StudyInfo& study) {
-  if (!record.mode.empty()) return record.mode == "Zip" ? UploadMode::Zip : UploadMode::Instances;
+  if (record.mode == "Zip") return UploadMode::Zip;
+  if (record.mode == "Nifti") return UploadMode::Nifti;
+  if (record.mode == "Instances") return UploadMode::Instances;
   for (const auto& rule : config.uploadModeRules) {
     if (Matches(rule.modalities, rule.callingAets, study)) return rule.mode;
   }
@@ -195,10 +198,16 @@ class StudySender::Attempt {
         d_.queue.Update(record_, Now());
         Audit("order_created");
       }
-      if (ModeFor(d_.config, record_, study) == UploadMode::Zip) {
-        SendZip(study);
-      } else {
-        UploadAll(study);
+      switch (ModeFor(d_.config, record_, study)) {
+        case UploadMode::Zip:
+          SendZip(study);
+          break;
+        case UploadMode::Nifti:
+          SendNifti(study);
+          break;
+        case UploadMode::Instances:
+          UploadAll(study.instances);
+          break;
       }
       if (Cancelled()) return SendOutcome::Cancelled;
       Json::Value complete = metadata;
@@ -317,7 +326,7 @@ class StudySender::Attempt {
     }
   }
 
-  void UploadAll(const StudyInfo& study) {
+  void UploadAll(const std::vector<InstanceInfo>& instances) {
     lastProgress_ = Now();
     std::atomic<size_t> next{0};
     std::atomic<bool> abort{false};
@@ -326,9 +335,9 @@ class StudySender::Attempt {
     auto worker = [&] {
       while (!abort.load()) {
         const size_t index = next.fetch_add(1);
-        if (index >= study.instances.size()) return;
+        if (index >= instances.size()) return;
         try {
-          UploadOne(study.instances[index]);
+          UploadOne(instances[index]);
         } catch (...) {
           std::lock_guard<std::mutex> lock(errorMutex);
           if (!firstError) firstError = std::current_exception();
@@ -337,7 +346,7 @@ class StudySender::Attempt {
       }
     };
     const size_t threads =
-        std::max<size_t>(1, std::min<size_t>(d_.config.concurrency, study.instances.size()));
+        std::max<size_t>(1, std::min<size_t>(d_.config.concurrency, instances.size()));
     std::vector<std::thread> pool;
     for (size_t i = 1; i < threads; i++) pool.emplace_back(worker);
     worker();
@@ -366,7 +375,7 @@ class StudySender::Attempt {
       });
       d_.log.Warning("CloudIngest: study " + record_.orthancId +
                      " is larger than 5 GB, sending it per instance instead of as one ZIP");
-      UploadAll(study);
+      UploadAll(study.instances);
       return;
     }
     lastProgress_ = Now();
@@ -383,6 +392,56 @@ class StudySender::Attempt {
                      body, zip.md5Hex, zip.sha256Hex, "",
                      "zip of " + std::to_string(zip.entryCount) + " instances");
     RecordProgress(static_cast<unsigned>(zip.entryCount), zip.size);
+  }
+
+  // Nifti mode: each series that dcm2niix converts (diffusion MR: .nii.gz +
+  // .bvec + .bval) goes as one ZIP; the others as DICOM (or not at all, per
+  // NiftiFallback), all in the same order.
+  void SendNifti(const StudyInfo& study) {
+    std::vector<std::string> series;
+    for (const auto& i : study.instances) {
+      if (!Contains(series, i.seriesInstanceUid)) series.push_back(i.seriesInstanceUid);
+    }
+    const NiftiConverter converter(d_.source, d_.config.temporaryDirectory, d_.config.dcm2niixPath);
+    for (const auto& key : series) {
+      lastProgress_ = Now();
+      try {
+        const NiftiBundle bundle = converter.Convert(
+            study, key, [&] { return d_.stop.Stopped() || Cancelled(); });
+        std::string bvals;
+        for (const double b : bundle.bvals) {
+          std::ostringstream value;
+          value << b;
+          bvals += (bvals.empty() ? "" : ",") + value.str();
+        }
+        auto body = std::make_shared<FileBodySource>(bundle.Path());
+        PutWithFreshUrls({record_.orderId, bundle.seriesInstanceUid + ".nifti.zip",
+                          "application/zip", record_.studyInstanceUid, bundle.size},
+                         body, bundle.md5Hex, bundle.sha256Hex, "",
+                         "nifti of series " + bundle.seriesInstanceUid + ": " +
+                             std::to_string(bundle.instanceCount) + " instances, b-values " +
+                             bvals);
+        RecordProgress(static_cast<unsigned>(bundle.instanceCount), bundle.size);
+      } catch (const ZipCancelled&) {
+        throw Interrupted();
+      } catch (const NiftiNotConvertible& e) {
+        std::vector<InstanceInfo> instances;
+        for (const auto& i : study.instances) {
+          if (i.seriesInstanceUid == key) instances.push_back(i);
+        }
+        const std::string action = d_.config.niftiFallbackToDicom ? "sent as DICOM" : "not sent";
+        d_.log.Warning("CloudIngest: series " + key + " of study " + record_.orthancId +
+                       " not converted to NIfTI (" + e.what() + "); " + action);
+        d_.queue.AddHistory(record_.orthancId,
+                            {Now(), record_.attempts, "nifti-not-convertible",
+                             std::string(e.what()) + "; " + action});
+        Audit("upload_failed", [&](AuditEvent& a) {
+          a.detail = "nifti not convertible (" + ToString(e.Failure()) + ") for series " + key +
+                     ": " + e.what() + "; " + action;
+        });
+        if (d_.config.niftiFallbackToDicom) UploadAll(instances);
+      }
+    }
   }
 
   // One presigned URL and one PUT, with retries; a refused URL (403) is

@@ -280,8 +280,9 @@ RestResponse RestApi::SendStudy(const std::string& id, const RestRequest& reques
   }
   if (body.isMember("mode")) {
     if (!body["mode"].isString() ||
-        (body["mode"].asString() != "Instances" && body["mode"].asString() != "Zip")) {
-      throw RestError(400, "'mode' must be \"Instances\" or \"Zip\"");
+        (body["mode"].asString() != "Instances" && body["mode"].asString() != "Zip" &&
+         body["mode"].asString() != "Nifti")) {
+      throw RestError(400, "'mode' must be \"Instances\", \"Zip\" or \"Nifti\"");
     }
     enqueue.mode = body["mode"].asString();
   }

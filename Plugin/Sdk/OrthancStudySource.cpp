@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstdlib>
+#include <map>
 #include <tuple>
 
 namespace CloudIngest::Sdk {
@@ -41,7 +42,9 @@ StudyInfo OrthancStudySource::GetStudy(const std::string& orthancStudyId) {
     throw StudyNotFound("no study " + orthancStudyId);
   }
   info.numberOfSeries = series.size();
+  std::map<std::string, std::string> seriesUids;  // Orthanc series id -> SeriesInstanceUID
   for (const auto& s : series) {
+    seriesUids[s["ID"].asString()] = s["MainDicomTags"]["SeriesInstanceUID"].asString();
     const std::string modality = s["MainDicomTags"]["Modality"].asString();
     if (!modality.empty() &&
         std::find(info.modalities.begin(), info.modalities.end(), modality) ==
@@ -59,7 +62,10 @@ StudyInfo OrthancStudySource::GetStudy(const std::string& orthancStudyId) {
     InstanceInfo instance;
     instance.orthancId = i["ID"].asString();
     instance.sopInstanceUid = i["MainDicomTags"]["SOPInstanceUID"].asString();
-    instance.seriesInstanceUid = i["ParentSeries"].asString();
+    const std::string parent = i["ParentSeries"].asString();
+    const auto uid = seriesUids.find(parent);
+    instance.seriesInstanceUid =
+        uid != seriesUids.end() && !uid->second.empty() ? uid->second : parent;
     instance.size = i["FileSize"].asUInt64();
     sorted.emplace_back(instance.seriesInstanceUid, InstanceNumber(i), instance.sopInstanceUid,
                         instance);
