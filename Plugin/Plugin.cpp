@@ -97,7 +97,8 @@ extern "C" {
 
 ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* context) {
   if (!OrthancPluginCheckVersion(context)) {
-    OrthancPluginLogError(context, "CloudIngest: this Orthanc is older than the plugin's SDK (1.10.1)");
+    OrthancPluginLogError(context,
+                          "CloudIngest: this Orthanc is older than the plugin's SDK (1.10.1)");
     return -1;
   }
   OrthancPluginSetDescription(context, "Sends every stable study to a cloud ingestion service.");
@@ -115,7 +116,8 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
                            plugin->service->Config().url + " (audit log " +
                            plugin->service->Config().auditLog + ")");
     } else {
-      plugin->log->Warning("CloudIngest: disabled (CloudIngest.Enable is false or the section is absent)");
+      plugin->log->Warning(
+          "CloudIngest: disabled (CloudIngest.Enable is false or the section is absent)");
     }
   } catch (const ConfigurationError& e) {
     // One line that names the key ("CloudIngest.X: ...") and the fix; Orthanc refuses to start.
@@ -150,8 +152,12 @@ ORTHANC_PLUGINS_API void OrthancPluginFinalize() {
   plugin.reset();
 }
 
-ORTHANC_PLUGINS_API const char* OrthancPluginGetName() { return "cloud-ingest"; }
+ORTHANC_PLUGINS_API const char* OrthancPluginGetName() {
+  return "cloud-ingest";
+}
 
-ORTHANC_PLUGINS_API const char* OrthancPluginGetVersion() { return CLOUD_INGEST_VERSION; }
+ORTHANC_PLUGINS_API const char* OrthancPluginGetVersion() {
+  return CLOUD_INGEST_VERSION;
+}
 
 }  // extern "C"

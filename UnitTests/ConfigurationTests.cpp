@@ -444,7 +444,8 @@ TEST(Configuration, EmptyRequiredValuesPointAtUnsetEnvironmentVariables) {
 TEST(Configuration, BadEnumsListTheAllowedValues) {
   std::string message = ErrorFor(With(R"({"UploadMode": "Dicomweb"})"));
   EXPECT_TRUE(IsErrorFor(message, "UploadMode"));
-  EXPECT_TRUE(Contains(message, "expected \"Instances\" or \"Zip\" or \"Nifti\", found \"Dicomweb\""))
+  EXPECT_TRUE(
+      Contains(message, "expected \"Instances\" or \"Zip\" or \"Nifti\", found \"Dicomweb\""))
       << message;
 
   message = ErrorFor(With(R"({"TokenMethod": "PUT"})"));

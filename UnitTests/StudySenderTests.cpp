@@ -61,10 +61,9 @@ class StudySenderTest : public ::testing::Test {
     queue_->Enqueue(request, clock_.Now());
     auto claimed = queue_->ClaimNext(clock_.Now() + 1);
     EXPECT_TRUE(claimed.has_value());
-    StudySender sender(SenderDependencies{config_, source_, *client_, *queue_, *audit_, *retry_,
-                                          clock_, log_, stop_, [this](const std::string& s) {
-                                            return cancelled_.count(s) > 0;
-                                          }});
+    StudySender sender(SenderDependencies{
+        config_, source_, *client_, *queue_, *audit_, *retry_, clock_, log_, stop_,
+        [this](const std::string& s) { return cancelled_.count(s) > 0; }});
     return sender.Run(*claimed);
   }
 
@@ -112,7 +111,8 @@ TEST_F(StudySenderTest, SendsEveryInstanceOnceThenMetadata) {
   EXPECT_EQ("1.2.840.1", record->studyInstanceUid);
   EXPECT_FALSE(record->orderId.empty());
   ASSERT_EQ(1u, cloud_.OrderBodies().size());
-  EXPECT_NE(std::string::npos, cloud_.OrderBodies()[0].find("\"study_instance_uid\":\"1.2.840.1\""));
+  EXPECT_NE(std::string::npos,
+            cloud_.OrderBodies()[0].find("\"study_instance_uid\":\"1.2.840.1\""));
   EXPECT_NE(std::string::npos, cloud_.MetadataBodies()[0].find("upload_status"));
 
   const std::string audit = AuditText();

@@ -15,10 +15,10 @@ struct AuditEvent {
   std::string studyInstanceUid;
   std::string orderId;
   std::string sopInstanceUid;
-  std::string url;  // logged without its query string
+  std::string url;     // logged without its query string
   int64_t bytes = -1;  // omitted when < 0
   std::string sha256;
-  long httpStatus = 0;  // omitted when 0
+  long httpStatus = 0;   // omitted when 0
   unsigned attempt = 0;  // omitted when 0
   std::string user;
   std::string detail;  // free text (error message), never a secret

@@ -79,7 +79,8 @@ void CloudIngestService::Start() {
   // ZIPs left by a crash are never resumed: their studies are sent again.
   if (const size_t stale = StudyZipper::CleanStaleTempFiles(config_.temporaryDirectory) +
                            NiftiConverter::CleanStaleWorkFolders(config_.temporaryDirectory)) {
-    log_.Warning("CloudIngest: removed " + std::to_string(stale) + " temporary file(s) of a previous run");
+    log_.Warning("CloudIngest: removed " + std::to_string(stale) +
+                 " temporary file(s) of a previous run");
   }
   const unsigned recovered = queue_->RecoverInterrupted(clock_->Now());
   if (recovered > 0) {

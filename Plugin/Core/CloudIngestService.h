@@ -37,7 +37,7 @@ class CloudIngestService {
   // OrthancStarted: recover interrupted sends, catch up on missed changes (in
   // a thread: no REST calls inside Orthanc's callback), start the workers.
   void Start();
-  void Stop();   // OrthancStopped
+  void Stop();  // OrthancStopped
 
   // Manual (re)send: queued even if unchanged; returns the tracked entry.
   StudyRecord Send(const EnqueueRequest& request);

@@ -498,8 +498,7 @@ void ReadUploadModeRules(const Json::Value& section, std::vector<UploadModeRule>
   const Json::Value* v = Find(section, "UploadModeRules");
   if (v == nullptr) return;
   const std::string path = "CloudIngest.UploadModeRules";
-  const std::string example =
-      "[{\"Modalities\": [\"MR\"], \"UploadMode\": \"Zip\"}]";
+  const std::string example = "[{\"Modalities\": [\"MR\"], \"UploadMode\": \"Zip\"}]";
   if (!v->isArray()) {
     Fail(path, "expected an array of rules, found " + Describe(*v), "write it as " + example);
   }
@@ -511,8 +510,7 @@ void ReadUploadModeRules(const Json::Value& section, std::vector<UploadModeRule>
     }
     CheckKeys(rule, kRuleKeys, here);
     UploadModeRule parsed;
-    ReadStringArray(rule, "Modalities", here, "[\"CT\", \"MR\"]", parsed.modalities,
-                    CheckModality);
+    ReadStringArray(rule, "Modalities", here, "[\"CT\", \"MR\"]", parsed.modalities, CheckModality);
     ReadStringArray(rule, "CallingAets", here, "[\"SCANNER1\"]", parsed.callingAets, CheckAet);
     std::string mode;
     if (!ReadString(rule, "UploadMode", here, mode, "\"Zip\"")) {

@@ -16,9 +16,9 @@ std::string ToString(UploadMode mode);
 enum class LateInstancePolicy { ResendStudy, Ignore };
 
 struct RetrySettings {
-  unsigned maxAttempts = 8;     // attempts of one step (HTTP call) before the study attempt fails
-  double baseDelay = 1.0;       // seconds
-  double maxDelay = 30.0;       // seconds; backoff ceiling
+  unsigned maxAttempts = 8;  // attempts of one step (HTTP call) before the study attempt fails
+  double baseDelay = 1.0;    // seconds
+  double maxDelay = 30.0;    // seconds; backoff ceiling
   unsigned maxStudyAttempts = 20;  // whole-study attempts before the study is marked failed
   double studyRetryDelay = 60.0;   // seconds before a failed study attempt is retried (doubles)
 };

@@ -39,9 +39,9 @@ struct HttpRequest {
   std::string method = "GET";
   std::string url;
   std::vector<std::pair<std::string, std::string>> headers;
-  std::string body;                        // used when bodySource is null
+  std::string body;                         // used when bodySource is null
   std::shared_ptr<IBodySource> bodySource;  // streamed; sets exact Content-Length
-  std::string basicUser;                   // HTTP Basic auth when not empty
+  std::string basicUser;                    // HTTP Basic auth when not empty
   std::string basicPassword;
 };
 

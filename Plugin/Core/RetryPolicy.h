@@ -1,8 +1,8 @@
 #pragma once
 // Exponential backoff with full jitter, honouring Retry-After.
+#include <mutex>
 #include <optional>
 #include <random>
-#include <mutex>
 
 #include "Configuration.h"
 #include "IngestError.h"

@@ -21,11 +21,11 @@ struct StudyRecord {
   uint64_t bytesSent = 0;
   unsigned attempts = 0;  // study attempts in the current send cycle
   std::string lastError;
-  std::string trigger;       // "auto", "manual", "catch-up"
-  std::string mode;          // "" = configured default, or "Instances"/"Zip"
-  std::string extraMetadata;  // JSON object text from a manual send, may be empty
-  std::string requestedBy;   // user of a manual send
-  std::string sentSignature;  // fingerprint of the instance set last sent
+  std::string trigger;           // "auto", "manual", "catch-up"
+  std::string mode;              // "" = configured default, or "Instances"/"Zip"
+  std::string extraMetadata;     // JSON object text from a manual send, may be empty
+  std::string requestedBy;       // user of a manual send
+  std::string sentSignature;     // fingerprint of the instance set last sent
   bool resendRequested = false;  // a new event arrived while sending
   std::string patientName, patientId, studyDate, studyDescription;  // for the operator page
   double createdAt = 0, updatedAt = 0, nextAttemptAt = 0, sentAt = 0;

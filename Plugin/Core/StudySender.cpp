@@ -406,8 +406,8 @@ class StudySender::Attempt {
     for (const auto& key : series) {
       lastProgress_ = Now();
       try {
-        const NiftiBundle bundle = converter.Convert(
-            study, key, [&] { return d_.stop.Stopped() || Cancelled(); });
+        const NiftiBundle bundle =
+            converter.Convert(study, key, [&] { return d_.stop.Stopped() || Cancelled(); });
         std::string bvals;
         for (const double b : bundle.bvals) {
           std::ostringstream value;
@@ -432,9 +432,8 @@ class StudySender::Attempt {
         const std::string action = d_.config.niftiFallbackToDicom ? "sent as DICOM" : "not sent";
         d_.log.Warning("CloudIngest: series " + key + " of study " + record_.orthancId +
                        " not converted to NIfTI (" + e.what() + "); " + action);
-        d_.queue.AddHistory(record_.orthancId,
-                            {Now(), record_.attempts, "nifti-not-convertible",
-                             std::string(e.what()) + "; " + action});
+        d_.queue.AddHistory(record_.orthancId, {Now(), record_.attempts, "nifti-not-convertible",
+                                                std::string(e.what()) + "; " + action});
         Audit("upload_failed", [&](AuditEvent& a) {
           a.detail = "nifti not convertible (" + ToString(e.Failure()) + ") for series " + key +
                      ": " + e.what() + "; " + action;

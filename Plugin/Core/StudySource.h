@@ -18,8 +18,8 @@ struct InstanceInfo {
 
 struct StudyInfo {
   std::string orthancId;
-  Json::Value mainTags;    // {"StudyInstanceUID": ..., "PatientName": ...}: study + patient tags,
-                           // "simplified" names, values as Orthanc stores them
+  Json::Value mainTags;  // {"StudyInstanceUID": ..., "PatientName": ...}: study + patient tags,
+                         // "simplified" names, values as Orthanc stores them
   std::vector<std::string> modalities;  // distinct, from the series
   unsigned numberOfSeries = 0;
   std::string callingAet;  // RemoteAET of an instance, empty if unknown

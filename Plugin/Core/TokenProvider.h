@@ -16,7 +16,8 @@ struct TokenSettings {
   std::string clientId;
   std::string clientSecret;
   std::string scope;
-  double refreshMargin = 60;  // refresh this many seconds before expiry (capped at half the lifetime)
+  double refreshMargin =
+      60;  // refresh this many seconds before expiry (capped at half the lifetime)
 };
 
 struct TokenState {

@@ -551,10 +551,10 @@ void UploadQueue::MarkSent(const std::string& orthancId, const std::string& sign
     r.updatedAt = now;
     row->forced = false;
     if (newlySent) {
-      AddEvent(db_, r, "sent",
-               std::to_string(r.instancesSent) + " instances, " + std::to_string(r.bytesSent) +
-                   " bytes",
-               now, op);
+      AddEvent(
+          db_, r, "sent",
+          std::to_string(r.instancesSent) + " instances, " + std::to_string(r.bytesSent) + " bytes",
+          now, op);
     }
     if (r.resendRequested) {
       RequeueForPending(db_, *row, now, op);

@@ -2,10 +2,10 @@
 // The plugin's durable state in SQLite (WAL): tracked studies, their history,
 // and the /changes cursor. Every method is one transaction; thread-safe.
 #include <map>
-#include <stdexcept>
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <stdexcept>
 #include <string>
 #include <vector>
 

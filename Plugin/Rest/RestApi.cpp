@@ -42,7 +42,9 @@ RestResponse JsonAnswer(const Json::Value& value, int status = 200) {
   return response;
 }
 
-std::string Iso(double time) { return time > 0 ? FormatIsoTime(time) : std::string(); }
+std::string Iso(double time) {
+  return time > 0 ? FormatIsoTime(time) : std::string();
+}
 
 Json::Value OptionalTime(double time) {
   return time > 0 ? Json::Value(FormatIsoTime(time)) : Json::Value(Json::nullValue);
@@ -199,8 +201,8 @@ RestResponse RestApi::Status() const {
   t["valid_until"] = valid ? Json::Value(Iso(token.expiresAt)) : Json::Value(Json::nullValue);
   t["issued_at"] = OptionalTime(token.issuedAt);
   t["refresh_failures"] = token.refreshFailures;
-  t["last_error"] = token.lastError.empty() ? Json::Value(Json::nullValue)
-                                             : Json::Value(token.lastError);
+  t["last_error"] =
+      token.lastError.empty() ? Json::Value(Json::nullValue) : Json::Value(token.lastError);
   v["token"] = t;
 
   const QueueTotals totals = service_->Queue().Totals();
@@ -271,7 +273,8 @@ RestResponse RestApi::SendStudy(const std::string& id, const RestRequest& reques
     if (!body["metadata"].isObject()) throw RestError(400, "'metadata' must be a JSON object");
     if (body["metadata"].isMember("study_instance_uid") &&
         !body["metadata"]["study_instance_uid"].isString()) {
-      throw RestError(400, "'metadata.study_instance_uid' cannot be removed or changed to a non-string");
+      throw RestError(400,
+                      "'metadata.study_instance_uid' cannot be removed or changed to a non-string");
     }
     Json::StreamWriterBuilder builder;
     builder["indentation"] = "";

@@ -3,8 +3,8 @@
 namespace CloudIngest::Sdk {
 
 ChangesPage OrthancChangeFeed::GetChanges(int64_t since, unsigned limit) {
-  const Json::Value answer = rest_.GetJson("/changes?since=" + std::to_string(since) +
-                                           "&limit=" + std::to_string(limit));
+  const Json::Value answer =
+      rest_.GetJson("/changes?since=" + std::to_string(since) + "&limit=" + std::to_string(limit));
   ChangesPage page;
   page.done = answer["Done"].asBool();
   page.last = answer["Last"].asInt64();

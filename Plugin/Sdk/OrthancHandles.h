@@ -21,8 +21,9 @@ class MemoryBuffer {
 
   OrthancPluginMemoryBuffer* Target() { return &buffer_; }
   std::string ToString() const {
-    return buffer_.data == nullptr ? std::string()
-                                   : std::string(static_cast<const char*>(buffer_.data), buffer_.size);
+    return buffer_.data == nullptr
+               ? std::string()
+               : std::string(static_cast<const char*>(buffer_.data), buffer_.size);
   }
 
  private:

@@ -9,7 +9,9 @@ namespace CloudIngest::Sdk {
 class OrthancLogger : public ILogger {
  public:
   explicit OrthancLogger(OrthancPluginContext* context) : context_(context) {}
-  void Info(const std::string& message) override { OrthancPluginLogInfo(context_, message.c_str()); }
+  void Info(const std::string& message) override {
+    OrthancPluginLogInfo(context_, message.c_str());
+  }
   void Warning(const std::string& message) override {
     OrthancPluginLogWarning(context_, message.c_str());
   }

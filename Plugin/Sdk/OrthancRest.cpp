@@ -21,7 +21,8 @@ Json::Value ParseJson(const std::string& text) {
 
 std::string OrthancRest::GetBinary(const std::string& uri) const {
   MemoryBuffer buffer(context_);
-  const OrthancPluginErrorCode code = OrthancPluginRestApiGet(context_, buffer.Target(), uri.c_str());
+  const OrthancPluginErrorCode code =
+      OrthancPluginRestApiGet(context_, buffer.Target(), uri.c_str());
   if (code != OrthancPluginErrorCode_Success) {
     throw OrthancRestError("GET " + uri + " inside Orthanc failed: " +
                                OrthancPluginGetErrorDescription(context_, code),
@@ -30,7 +31,9 @@ std::string OrthancRest::GetBinary(const std::string& uri) const {
   return buffer.ToString();
 }
 
-Json::Value OrthancRest::GetJson(const std::string& uri) const { return ParseJson(GetBinary(uri)); }
+Json::Value OrthancRest::GetJson(const std::string& uri) const {
+  return ParseJson(GetBinary(uri));
+}
 
 bool OrthancRest::TryGetJson(const std::string& uri, Json::Value& result) const {
   try {

@@ -1,7 +1,7 @@
 #pragma once
 // Calls into Orthanc's own REST API (no HTTP: through the SDK).
-#include <orthanc/OrthancCPlugin.h>
 #include <json/value.h>
+#include <orthanc/OrthancCPlugin.h>
 
 #include <stdexcept>
 #include <string>

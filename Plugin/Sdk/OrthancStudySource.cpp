@@ -46,9 +46,8 @@ StudyInfo OrthancStudySource::GetStudy(const std::string& orthancStudyId) {
   for (const auto& s : series) {
     seriesUids[s["ID"].asString()] = s["MainDicomTags"]["SeriesInstanceUID"].asString();
     const std::string modality = s["MainDicomTags"]["Modality"].asString();
-    if (!modality.empty() &&
-        std::find(info.modalities.begin(), info.modalities.end(), modality) ==
-            info.modalities.end()) {
+    if (!modality.empty() && std::find(info.modalities.begin(), info.modalities.end(), modality) ==
+                                 info.modalities.end()) {
       info.modalities.push_back(modality);
     }
   }

@@ -35,17 +35,17 @@ Configuration ReadConfiguration(OrthancPluginContext* context) {
 
   OrthancDefaults defaults;
   if (global["HttpTimeout"].isNumeric()) defaults.httpTimeout = global["HttpTimeout"].asDouble();
-  if (global["HttpsVerifyPeers"].isBool()) defaults.httpsVerifyPeers = global["HttpsVerifyPeers"].asBool();
+  if (global["HttpsVerifyPeers"].isBool())
+    defaults.httpsVerifyPeers = global["HttpsVerifyPeers"].asBool();
   if (global["HttpsCACertificates"].isString()) {
     defaults.httpsCaCertificates = Absolute(global["HttpsCACertificates"].asString(), base);
   }
   if (global["HttpProxy"].isString()) defaults.httpProxy = global["HttpProxy"].asString();
-  defaults.indexDirectory = Absolute(global["IndexDirectory"].isString()
-                                         ? global["IndexDirectory"].asString()
-                                         : global["StorageDirectory"].isString()
-                                               ? global["StorageDirectory"].asString()
-                                               : std::string("OrthancStorage"),
-                                     base);
+  defaults.indexDirectory =
+      Absolute(global["IndexDirectory"].isString()     ? global["IndexDirectory"].asString()
+               : global["StorageDirectory"].isString() ? global["StorageDirectory"].asString()
+                                                       : std::string("OrthancStorage"),
+               base);
 
   Configuration config = ParseConfiguration(global["CloudIngest"], defaults);
   config.auditLog = Absolute(config.auditLog, base);

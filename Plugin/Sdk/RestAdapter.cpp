@@ -11,11 +11,16 @@ namespace {
 
 const char* MethodName(OrthancPluginHttpMethod method) {
   switch (method) {
-    case OrthancPluginHttpMethod_Get: return "GET";
-    case OrthancPluginHttpMethod_Post: return "POST";
-    case OrthancPluginHttpMethod_Put: return "PUT";
-    case OrthancPluginHttpMethod_Delete: return "DELETE";
-    default: return "OTHER";
+    case OrthancPluginHttpMethod_Get:
+      return "GET";
+    case OrthancPluginHttpMethod_Post:
+      return "POST";
+    case OrthancPluginHttpMethod_Put:
+      return "PUT";
+    case OrthancPluginHttpMethod_Delete:
+      return "DELETE";
+    default:
+      return "OTHER";
   }
 }
 

@@ -31,8 +31,9 @@ class FakeCloud : public IHttpClient {
       if (auto response = f(request, index)) return *response;
       lock.lock();
     }
-    if (step == "token") return Json(200, R"({"access_token":"tok-)" + std::to_string(index) +
-                                              R"(","token_type":"Bearer","expires_in":3600})");
+    if (step == "token")
+      return Json(200, R"({"access_token":"tok-)" + std::to_string(index) +
+                           R"(","token_type":"Bearer","expires_in":3600})");
     if (step == "new-order") {
       orders_++;
       orderBodies_.push_back(request.body);
@@ -41,13 +42,15 @@ class FakeCloud : public IHttpClient {
     if (step == "upload") {
       const auto q = request.url.find("filename=");
       const std::string name = request.url.substr(q + 9, request.url.find('&', q) - q - 9);
-      return Json(200, R"({"url":"http://127.0.0.1:9/bucket/)" + name + R"(?X-Amz-Signature=s3cr3t"})");
+      return Json(200,
+                  R"({"url":"http://127.0.0.1:9/bucket/)" + name + R"(?X-Amz-Signature=s3cr3t"})");
     }
     if (step == "put") {
       std::string body;
       char buffer[4096];
       request.bodySource->Rewind();
-      for (size_t n; (n = request.bodySource->Read(buffer, sizeof buffer)) > 0;) body.append(buffer, n);
+      for (size_t n; (n = request.bodySource->Read(buffer, sizeof buffer)) > 0;)
+        body.append(buffer, n);
       const std::string key = request.url.substr(0, request.url.find('?'));
       stored_[key] = body;
       putTimes_.push_back(putTimes_.size());

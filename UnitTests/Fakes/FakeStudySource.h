@@ -28,7 +28,8 @@ class FakeStudySource : public IStudySource {
     InstanceInfo info;
     const std::string n = std::to_string(s.instances.size() + 1);
     info.orthancId = studyId + "-i" + n;
-    info.sopInstanceUid = "1.2.3." + std::to_string(std::hash<std::string>()(studyId) % 100000) + "." + n;
+    info.sopInstanceUid =
+        "1.2.3." + std::to_string(std::hash<std::string>()(studyId) % 100000) + "." + n;
     info.size = size;
     files_[info.orthancId] = std::string(size, static_cast<char>('a' + s.instances.size() % 26));
     s.instances.push_back(info);
@@ -42,7 +43,9 @@ class FakeStudySource : public IStudySource {
     return it->second;
   }
   std::string ReadInstance(const std::string& id) override { return files_.at(id); }
-  Json::Value GetInstanceTags(const std::string&) override { return Json::Value(Json::objectValue); }
+  Json::Value GetInstanceTags(const std::string&) override {
+    return Json::Value(Json::objectValue);
+  }
 
  private:
   std::map<std::string, StudyInfo> studies_;
