@@ -1,5 +1,7 @@
 #include "CurlHttpClient.h"
 
+#include "Text.h"
+
 #include <curl/curl.h>
 
 #include <algorithm>
@@ -70,16 +72,6 @@ bool IsToken(const std::string& text) {
 
 bool HasLineBreakOrNul(const std::string& text) {
   return text.find_first_of(std::string("\r\n\0", 3)) != std::string::npos;
-}
-
-void ReplaceAll(std::string& text, const std::string& needle, const std::string& replacement) {
-  if (needle.empty()) {
-    return;
-  }
-  for (size_t pos = text.find(needle); pos != std::string::npos;
-       pos = text.find(needle, pos + replacement.size())) {
-    text.replace(pos, needle.size(), replacement);
-  }
 }
 
 long Milliseconds(double seconds) {

@@ -1,6 +1,12 @@
 #include "Hashes.h"
 
+#include <fcntl.h>
 #include <openssl/evp.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <vector>
 
 #include <stdexcept>
 
@@ -47,6 +53,33 @@ static std::string HexOf(Digest::Algorithm algorithm, const std::string& data) {
   Digest digest(algorithm);
   digest.Update(data.data(), data.size());
   return digest.HexFinal();
+}
+
+FileDigests HashFile(const std::string& path, const std::function<void()>& afterChunk) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) throw std::runtime_error("cannot read back " + path + ": " + std::strerror(errno));
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  Digest md5(Digest::Algorithm::Md5);
+  Digest sha256(Digest::Algorithm::Sha256);
+  std::vector<char> buffer(256 * 1024);
+  FileDigests digests;
+  for (;;) {
+    const ssize_t count = ::read(fd, buffer.data(), buffer.size());
+    if (count < 0 && errno == EINTR) continue;
+    if (count < 0)
+      throw std::runtime_error("cannot read back " + path + ": " + std::strerror(errno));
+    if (count == 0) break;
+    md5.Update(buffer.data(), static_cast<size_t>(count));
+    sha256.Update(buffer.data(), static_cast<size_t>(count));
+    digests.size += static_cast<uint64_t>(count);
+    if (afterChunk) afterChunk();
+  }
+  digests.md5Hex = md5.HexFinal();
+  digests.sha256Hex = sha256.HexFinal();
+  return digests;
 }
 
 std::string Md5Hex(const std::string& data) {

@@ -1,6 +1,8 @@
 #pragma once
 // Incremental MD5 (checked against the store's ETag) and SHA-256 (for the
 // audit log) of the bytes actually sent.
+#include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 
@@ -20,6 +22,17 @@ class Digest {
   struct Context;
   std::unique_ptr<Context> context_;
 };
+
+struct FileDigests {
+  uint64_t size = 0;
+  std::string md5Hex;
+  std::string sha256Hex;
+};
+
+// MD5 and SHA-256 of a file, read in 256 KiB chunks (bounded memory).
+// `afterChunk` (optional) runs after each chunk and may throw to stop early.
+// Throws std::runtime_error when the file cannot be read.
+FileDigests HashFile(const std::string& path, const std::function<void()>& afterChunk = {});
 
 std::string Md5Hex(const std::string& data);
 std::string Sha256Hex(const std::string& data);

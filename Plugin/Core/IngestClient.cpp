@@ -1,5 +1,7 @@
 #include "IngestClient.h"
 
+#include "Text.h"
+
 #include <json/writer.h>
 
 #include <algorithm>
@@ -98,16 +100,6 @@ std::string PercentDecode(const std::string& text) {
     }
   }
   return result;
-}
-
-void ReplaceAll(std::string& text, const std::string& needle, const std::string& replacement) {
-  if (needle.empty()) {
-    return;
-  }
-  for (size_t pos = text.find(needle); pos != std::string::npos;
-       pos = text.find(needle, pos + replacement.size())) {
-    text.replace(pos, needle.size(), replacement);
-  }
 }
 
 // A store's error text may quote the presigned query (signature, session

@@ -32,7 +32,6 @@ namespace {
 
 const char* const kOutputName = "dwi";  // dcm2niix's -f: fixed, so the outputs are predictable
 const auto kPollInterval = std::chrono::milliseconds(50);
-const size_t kHashChunk = 256 * 1024;
 const size_t kMaxReasonLength = 300;
 
 bool EndsWith(const std::string& text, const std::string& suffix) {
@@ -353,37 +352,19 @@ void WriteZip(const std::string& zipPath,
   archive.release();  // zip_close() freed it
 }
 
-struct FdCloser {
-  int fd;
-  ~FdCloser() { ::close(fd); }
-};
-
-void HashFile(const std::string& path, NiftiBundle& bundle, const std::function<bool()>& shouldStop,
-              const std::string& what) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    throw ZipError("cannot read back " + path + ": " + std::strerror(errno));
+void HashBundle(const std::string& path, NiftiBundle& bundle,
+                const std::function<bool()>& shouldStop, const std::string& what) {
+  FileDigests digests;
+  try {
+    digests = HashFile(path, [&] { ThrowIfStopped(shouldStop, what); });
+  } catch (const ZipCancelled&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    throw ZipError(e.what());
   }
-  const FdCloser closer{fd};
-  Digest md5(Digest::Algorithm::Md5);
-  Digest sha256(Digest::Algorithm::Sha256);
-  std::vector<char> buffer(kHashChunk);
-  uint64_t size = 0;
-  for (;;) {
-    const ssize_t count = ::read(fd, buffer.data(), buffer.size());
-    if (count < 0 && errno == EINTR) continue;
-    if (count < 0) {
-      throw ZipError("cannot read back " + path + ": " + std::strerror(errno));
-    }
-    if (count == 0) break;
-    md5.Update(buffer.data(), static_cast<size_t>(count));
-    sha256.Update(buffer.data(), static_cast<size_t>(count));
-    size += static_cast<uint64_t>(count);
-    ThrowIfStopped(shouldStop, what);
-  }
-  bundle.size = size;
-  bundle.md5Hex = md5.HexFinal();
-  bundle.sha256Hex = sha256.HexFinal();
+  bundle.size = digests.size;
+  bundle.md5Hex = digests.md5Hex;
+  bundle.sha256Hex = digests.sha256Hex;
 }
 
 }  // namespace
@@ -547,7 +528,7 @@ NiftiBundle NiftiConverter::Convert(const StudyInfo& study, const std::string& s
   WriteZip(file.Path(), {{imagePath, bundle.entryNames[0]},
                          {bvecPath, bundle.entryNames[1]},
                          {bvalPath, bundle.entryNames[2]}});
-  HashFile(file.Path(), bundle, shouldStop, what);
+  HashBundle(file.Path(), bundle, shouldStop, what);
   const std::string partPath = file.Path();
   try {
     file.RenameTo(partPath.substr(0, partPath.size() - std::strlen(".part")));

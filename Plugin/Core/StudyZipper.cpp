@@ -22,8 +22,6 @@ namespace CloudIngest {
 namespace {
 
 const char* const kPartSuffix = ".zip.part";
-const size_t kHashChunk = 256 * 1024;
-const uint64_t kHashStopCheckBytes = 64 * 1024 * 1024;
 
 bool IsSafeChar(char c) {
   return (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') || c == '.' ||
@@ -147,48 +145,16 @@ void ThrowIfStopped(const std::function<bool()>& shouldStop, const std::string& 
   }
 }
 
-struct FdCloser {
-  int fd;
-  ~FdCloser() { ::close(fd); }
-};
-
-struct FileDigests {
-  uint64_t size = 0;
-  std::string md5Hex;
-  std::string sha256Hex;
-};
-
-FileDigests HashFile(const std::string& path, const std::function<bool()>& shouldStop,
-                     const std::string& studyId) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    throw ZipError("cannot read back " + path + ": " + std::strerror(errno));
+// Hashes the finished file; read errors are ZipErrors, a stop request ZipCancelled.
+FileDigests HashZip(const std::string& path, const std::function<bool()>& shouldStop,
+                    const std::string& studyId) {
+  try {
+    return HashFile(path, [&] { ThrowIfStopped(shouldStop, studyId); });
+  } catch (const ZipCancelled&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    throw ZipError(e.what());
   }
-  const FdCloser closer{fd};
-  Digest md5(Digest::Algorithm::Md5);
-  Digest sha256(Digest::Algorithm::Sha256);
-  std::vector<char> buffer(kHashChunk);
-  FileDigests digests;
-  uint64_t sinceCheck = 0;
-  for (;;) {
-    const ssize_t count = ::read(fd, buffer.data(), buffer.size());
-    if (count < 0 && errno == EINTR) continue;
-    if (count < 0) {
-      throw ZipError("cannot read back " + path + ": " + std::strerror(errno));
-    }
-    if (count == 0) break;
-    md5.Update(buffer.data(), static_cast<size_t>(count));
-    sha256.Update(buffer.data(), static_cast<size_t>(count));
-    digests.size += static_cast<uint64_t>(count);
-    sinceCheck += static_cast<uint64_t>(count);
-    if (sinceCheck >= kHashStopCheckBytes) {
-      sinceCheck = 0;
-      ThrowIfStopped(shouldStop, studyId);
-    }
-  }
-  digests.md5Hex = md5.HexFinal();
-  digests.sha256Hex = sha256.HexFinal();
-  return digests;
 }
 
 std::string ZipErrorText(int code) {
@@ -306,7 +272,7 @@ StudyZip StudyZipper::Zip(const StudyInfo& study, const std::function<bool()>& s
   archive.release();  // zip_close() freed it
 
   ThrowIfStopped(shouldStop, study.orthancId);
-  const FileDigests digests = HashFile(file.Path(), shouldStop, study.orthancId);
+  const FileDigests digests = HashZip(file.Path(), shouldStop, study.orthancId);
 
   const std::string partPath = file.Path();
   try {

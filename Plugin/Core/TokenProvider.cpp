@@ -1,5 +1,7 @@
 #include "TokenProvider.h"
 
+#include "Text.h"
+
 #include <algorithm>
 
 #include "ApiResponses.h"
@@ -14,16 +16,6 @@ std::string ToUpperAscii(std::string text) {
     return (c >= 'a' && c <= 'z') ? static_cast<char>(c - 'a' + 'A') : c;
   });
   return text;
-}
-
-void ReplaceAll(std::string& text, const std::string& needle, const std::string& replacement) {
-  if (needle.empty()) {
-    return;
-  }
-  for (size_t pos = text.find(needle); pos != std::string::npos;
-       pos = text.find(needle, pos + replacement.size())) {
-    text.replace(pos, needle.size(), replacement);
-  }
 }
 
 }  // namespace

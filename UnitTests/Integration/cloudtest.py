@@ -2,7 +2,9 @@
 simulator, waiting for a study to be sent, and the assertions every test makes
 about what the cloud received."""
 
+import contextlib
 import hashlib
+import json
 import os
 import tempfile
 
@@ -84,3 +86,70 @@ def tmpdir(test):
     d = tempfile.TemporaryDirectory(prefix="cloud-it-")
     test.addCleanup(d.cleanup)
     return d.name
+
+
+# ---- evidence for failure messages and simulator events (durability tests)
+
+
+def plugin_entry(orthanc, study_id):
+    """GET /cloud-ingest/studies/{id} (with its history), or None."""
+    status, headers, body = orthanc.request("GET", "/cloud-ingest/studies/" + study_id)
+    return harness.decode_body(headers, body) if status == 200 else None
+
+
+def evidence(orthanc, sim, study_uids):
+    """What the plugin and the simulator say, for a failure message (no secrets in either)."""
+    parts = []
+    with contextlib.suppress(Exception):
+        lines = [line for line in orthanc.log_text().splitlines() if "CloudIngest" in line]
+        parts.append("plugin log (last 60 CloudIngest lines):\n" + "\n".join(lines[-60:]))
+    studies = {}
+    with contextlib.suppress(Exception):
+        studies = sim.studies()
+    for uid in study_uids:
+        with contextlib.suppress(Exception):
+            study_id = orthanc_study_id(orthanc, uid)
+            entry = plugin_entry(orthanc, study_id) if study_id else None
+            if entry:
+                entry["history"] = entry.get("history", [])[-15:]
+            parts.append("plugin entry %s: %s" % (uid, json.dumps(entry, indent=1)))
+        cloud = studies.get(uid)
+        if cloud:
+            summary = [{"instances": len(b["instances"]), "uploads": b["uploads"],
+                        "closed": b["closed"], "overwritten": b["overwritten"],
+                        "duplicate": b["duplicate"], "orders": b["orders"]}
+                       for b in cloud["batches"]]
+            parts.append("cloud %s: orders=%s uploads=%s rejected=%s batches=%s"
+                         % (uid, cloud["orders"], cloud["uploads"], cloud["rejected"], summary))
+        else:
+            parts.append("cloud %s: never seen" % uid)
+    with contextlib.suppress(Exception):
+        events = sim.events()
+        keep = ("seq", "time", "type", "endpoint", "status", "delay_ms", "reset", "order_id",
+                "filename", "http_status", "reason", "batch", "expires_in")
+        parts.append("last simulator events:\n" + "\n".join(
+            json.dumps({k: e[k] for k in keep if k in e}) for e in events[-30:]))
+    return "\n".join(parts)
+
+
+@contextlib.contextmanager
+def explained(orthanc, sim, study_uids):
+    """Re-raise a failed assertion or wait with the plugin's and the simulator's evidence."""
+    try:
+        yield
+    except (AssertionError, TimeoutError, harness.WaitAborted) as e:
+        raise AssertionError("%s\n---- evidence ----\n%s"
+                             % (e, evidence(orthanc, sim, study_uids))) from e
+
+
+def wait_for_event(sim, predicate, timeout=30, message="simulator event"):
+    return harness.wait_until(lambda: [e for e in sim.events() if predicate(e)], timeout, 0.1,
+                              message)
+
+
+def fault_hit(endpoint):
+    return lambda e: e.get("type") == "fault_injected" and e.get("endpoint") == endpoint
+
+
+def live_batches(cloud):
+    return [b for b in cloud.get("batches", []) if not b["overwritten"] and not b["duplicate"]]

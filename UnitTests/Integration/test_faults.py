@@ -2,8 +2,6 @@
 everything for longer than the backoff ceiling. The truth is what the simulator received
 (/_sim/studies), checked against what Orthanc stored."""
 
-import contextlib
-import json
 import os
 import sys
 import time
@@ -17,61 +15,6 @@ OVERWRITE_WINDOW = 120
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def plugin_entry(orthanc, study_id):
-    """GET /cloud-ingest/studies/{id} (with its history), or None."""
-    status, headers, body = orthanc.request("GET", "/cloud-ingest/studies/" + study_id)
-    return harness.decode_body(headers, body) if status == 200 else None
-
-
-def live_batches(cloud):
-    return [b for b in cloud.get("batches", []) if not b["overwritten"] and not b["duplicate"]]
-
-
-def evidence(orthanc, sim, study_uids):
-    """What the plugin and the simulator say, for a failure message (no secrets in either)."""
-    parts = []
-    with contextlib.suppress(Exception):
-        lines = [line for line in orthanc.log_text().splitlines() if "CloudIngest" in line]
-        parts.append("plugin log (last 60 CloudIngest lines):\n" + "\n".join(lines[-60:]))
-    studies = {}
-    with contextlib.suppress(Exception):
-        studies = sim.studies()
-    for uid in study_uids:
-        with contextlib.suppress(Exception):
-            study_id = cloudtest.orthanc_study_id(orthanc, uid)
-            entry = plugin_entry(orthanc, study_id) if study_id else None
-            if entry:
-                entry["history"] = entry.get("history", [])[-15:]
-            parts.append("plugin entry %s: %s" % (uid, json.dumps(entry, indent=1)))
-        cloud = studies.get(uid)
-        if cloud:
-            summary = [{"instances": len(b["instances"]), "uploads": b["uploads"],
-                        "closed": b["closed"], "overwritten": b["overwritten"],
-                        "duplicate": b["duplicate"], "orders": b["orders"]}
-                       for b in cloud["batches"]]
-            parts.append("cloud %s: orders=%s uploads=%s rejected=%s batches=%s"
-                         % (uid, cloud["orders"], cloud["uploads"], cloud["rejected"], summary))
-        else:
-            parts.append("cloud %s: never seen" % uid)
-    with contextlib.suppress(Exception):
-        events = sim.events()
-        keep = ("seq", "time", "type", "endpoint", "status", "delay_ms", "reset", "order_id",
-                "filename", "http_status", "reason", "batch", "expires_in")
-        parts.append("last simulator events:\n" + "\n".join(
-            json.dumps({k: e[k] for k in keep if k in e}) for e in events[-30:]))
-    return "\n".join(parts)
-
-
-@contextlib.contextmanager
-def explained(orthanc, sim, study_uids):
-    """Re-raise a failed assertion or wait with the plugin's and the simulator's evidence."""
-    try:
-        yield
-    except (AssertionError, TimeoutError, harness.WaitAborted) as e:
-        raise AssertionError("%s\n---- evidence ----\n%s"
-                             % (e, evidence(orthanc, sim, study_uids))) from e
-
 
 def count_events(events, type_, endpoint=None):
     return sum(1 for e in events
@@ -112,7 +55,7 @@ class FaultsTest(unittest.TestCase):
         studies = [cloudtest.generate(tmp, "s%02d" % i, series=1, instances=5, size_kb=4,
                                       patient_name="Fault^%02d" % i) for i in range(20)]
         uids = [s["study_uid"] for s in studies]
-        with explained(orthanc, sim, uids):
+        with cloudtest.explained(orthanc, sim, uids):
             for first in range(0, 20, 5):  # four storescu runs of five studies
                 harness.storescu(orthanc.dicom_port,
                                  [os.path.join(tmp, "s%02d" % i) for i in range(first, first + 5)])
@@ -153,7 +96,7 @@ class FaultsTest(unittest.TestCase):
                    for i in range(3)]
         uids = [s["study_uid"] for s in studies]
 
-        with explained(orthanc, sim, uids):
+        with cloudtest.explained(orthanc, sim, uids):
             # The service refuses everything, without end, until the faults are cleared.
             sim.faults({"endpoint": "*", "status": 503, "retry_after": 1, "count": 1000000})
             outage_start = time.monotonic()
@@ -162,14 +105,14 @@ class FaultsTest(unittest.TestCase):
                                     message="study stored") for u in uids]
 
             def whole_attempt_failed():
-                entries = [plugin_entry(orthanc, i) for i in ids]
+                entries = [cloudtest.plugin_entry(orthanc, i) for i in ids]
                 return all(e and e["attempts"] >= 2 for e in entries)
             # Longer than RetryMaxDelay many times over: every study's first attempt gave up.
             orthanc.wait_for(whole_attempt_failed, timeout=60,
                              message="a whole study attempt failed for every study")
             while time.monotonic() - outage_start < 8:
                 time.sleep(0.2)
-            for entry in (plugin_entry(orthanc, i) for i in ids):
+            for entry in (cloudtest.plugin_entry(orthanc, i) for i in ids):
                 self.assertIn(entry["state"], ("queued", "sending"),
                               "a study left the queue during the outage: %s" % entry)
             self.assertEqual({}, {u: s for u, s in sim.studies().items() if s["uploads"]},
@@ -185,7 +128,7 @@ class FaultsTest(unittest.TestCase):
 
             # The attempts stayed within the configured bounds.
             for study_id in ids:
-                entry = plugin_entry(orthanc, study_id)
+                entry = cloudtest.plugin_entry(orthanc, study_id)
                 self.assertGreaterEqual(entry["attempts"], 2)
                 self.assertLessEqual(entry["attempts"], max_study_attempts, entry)
             events = sim.events()
@@ -202,7 +145,7 @@ class FaultsTest(unittest.TestCase):
             # a few attempts were spent during the outage.
             self.assertLess(recovery_time, 60)
             sys.stderr.write("\n  %d calls refused; recovered in %.1f s; attempts %s\n" % (
-                refused, recovery_time, [plugin_entry(orthanc, i)["attempts"] for i in ids]))
+                refused, recovery_time, [cloudtest.plugin_entry(orthanc, i)["attempts"] for i in ids]))
 
     def test_outage_in_the_middle_of_a_study(self):
         sim, orthanc = start_servers(
@@ -212,7 +155,7 @@ class FaultsTest(unittest.TestCase):
         tmp = cloudtest.tmpdir(self)
         study = cloudtest.generate(tmp, "mid", series=1, instances=12, size_kb=4)
         uid = study["study_uid"]
-        with explained(orthanc, sim, [uid]):
+        with cloudtest.explained(orthanc, sim, [uid]):
             sim.faults({"endpoint": "put", "delay_ms": 500, "count": 1000})  # slow uploads
             harness.storescu(orthanc.dicom_port, os.path.join(tmp, "mid"))
             harness.wait_until(lambda: len(sim.received_instances(uid)) >= 3, 60, 0.05,

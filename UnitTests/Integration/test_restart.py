@@ -2,8 +2,6 @@
 of a send, and once before a study became stable; after a restart every study reaches the
 cloud complete, in one live batch. The truth is what the simulator received."""
 
-import contextlib
-import json
 import os
 import time
 import unittest
@@ -16,66 +14,6 @@ OVERWRITE_WINDOW = 120
 
 
 # ----------------------------------------------------------------------------- helpers
-
-def plugin_entry(orthanc, study_id):
-    """GET /cloud-ingest/studies/{id} (with its history), or None."""
-    status, headers, body = orthanc.request("GET", "/cloud-ingest/studies/" + study_id)
-    return harness.decode_body(headers, body) if status == 200 else None
-
-
-def evidence(orthanc, sim, study_uids):
-    """What the plugin and the simulator say, for a failure message (no secrets in either)."""
-    parts = []
-    with contextlib.suppress(Exception):
-        lines = [line for line in orthanc.log_text().splitlines() if "CloudIngest" in line]
-        parts.append("plugin log (last 60 CloudIngest lines):\n" + "\n".join(lines[-60:]))
-    studies = {}
-    with contextlib.suppress(Exception):
-        studies = sim.studies()
-    for uid in study_uids:
-        with contextlib.suppress(Exception):
-            study_id = cloudtest.orthanc_study_id(orthanc, uid)
-            entry = plugin_entry(orthanc, study_id) if study_id else None
-            if entry:
-                entry["history"] = entry.get("history", [])[-15:]
-            parts.append("plugin entry %s: %s" % (uid, json.dumps(entry, indent=1)))
-        cloud = studies.get(uid)
-        if cloud:
-            summary = [{"instances": len(b["instances"]), "uploads": b["uploads"],
-                        "closed": b["closed"], "overwritten": b["overwritten"],
-                        "duplicate": b["duplicate"], "orders": b["orders"]}
-                       for b in cloud["batches"]]
-            parts.append("cloud %s: orders=%s uploads=%s rejected=%s batches=%s"
-                         % (uid, cloud["orders"], cloud["uploads"], cloud["rejected"], summary))
-        else:
-            parts.append("cloud %s: never seen" % uid)
-    with contextlib.suppress(Exception):
-        events = sim.events()
-        keep = ("seq", "time", "type", "endpoint", "status", "delay_ms", "reset", "order_id",
-                "filename", "http_status", "reason", "batch", "expires_in")
-        parts.append("last simulator events:\n" + "\n".join(
-            json.dumps({k: e[k] for k in keep if k in e}) for e in events[-30:]))
-    return "\n".join(parts)
-
-
-@contextlib.contextmanager
-def explained(orthanc, sim, study_uids):
-    """Re-raise a failed assertion or wait with the plugin's and the simulator's evidence."""
-    try:
-        yield
-    except (AssertionError, TimeoutError, harness.WaitAborted) as e:
-        raise AssertionError("%s\n---- evidence ----\n%s"
-                             % (e, evidence(orthanc, sim, study_uids))) from e
-
-
-def wait_for_event(sim, predicate, timeout=30, message="simulator event"):
-    return harness.wait_until(lambda: [e for e in sim.events() if predicate(e)], timeout, 0.1,
-                              message)
-
-
-def fault_hit(endpoint):
-    return lambda e: e.get("type") == "fault_injected" and e.get("endpoint") == endpoint
-
 
 # ----------------------------------------------------------------------------- tests
 
@@ -104,8 +42,8 @@ class RestartTest(unittest.TestCase):
         sim.faults({"endpoint": "new-order", "delay_ms": 20000, "count": 1})
         study = self.send_study("before-order", 6)
         uid = study["study_uid"]
-        with explained(orthanc, sim, [uid]):
-            wait_for_event(sim, fault_hit("new-order"), message="the plugin asking for an order")
+        with cloudtest.explained(orthanc, sim, [uid]):
+            cloudtest.wait_for_event(sim, cloudtest.fault_hit("new-order"), message="the plugin asking for an order")
             time.sleep(0.3)
             orthanc.kill9()
             self.assertNotIn(uid, sim.studies(), "an order was created before the kill")
@@ -121,7 +59,7 @@ class RestartTest(unittest.TestCase):
         sim.faults({"endpoint": "put", "delay_ms": 1000, "count": 1000})
         study = self.send_study("mid-study", 10)
         uid = study["study_uid"]
-        with explained(orthanc, sim, [uid]):
+        with cloudtest.explained(orthanc, sim, [uid]):
             harness.wait_until(lambda: len(sim.received_instances(uid)) >= 3, 60, 0.1,
                                "some instances in the cloud")
             orthanc.kill9()
@@ -144,7 +82,7 @@ class RestartTest(unittest.TestCase):
         sim.faults({"endpoint": "put", "delay_ms": 700, "count": 1000})
         study = self.send_study("sigterm", 10)
         uid = study["study_uid"]
-        with explained(orthanc, sim, [uid]):
+        with cloudtest.explained(orthanc, sim, [uid]):
             harness.wait_until(lambda: len(sim.received_instances(uid)) >= 3, 60, 0.1,
                                "some instances in the cloud")
             orthanc.stop()  # SIGTERM: the plugin stops between two instances
@@ -162,8 +100,8 @@ class RestartTest(unittest.TestCase):
         sim.faults({"endpoint": "add-metadata", "delay_ms": 20000, "count": 1})
         study = self.send_study("before-metadata", 5)
         uid = study["study_uid"]
-        with explained(orthanc, sim, [uid]):
-            wait_for_event(sim, fault_hit("add-metadata"),
+        with cloudtest.explained(orthanc, sim, [uid]):
+            cloudtest.wait_for_event(sim, cloudtest.fault_hit("add-metadata"),
                            message="the plugin sending the metadata")
             self.assertEqual(5, len(sim.received_instances(uid)))
             time.sleep(0.3)
@@ -181,7 +119,7 @@ class RestartTest(unittest.TestCase):
         sim, orthanc = self.start_servers(stable_age=5)
         study = self.send_study("unstable", 6)
         uid = study["study_uid"]
-        with explained(orthanc, sim, [uid]):
+        with cloudtest.explained(orthanc, sim, [uid]):
             time.sleep(1)  # well inside StableAge: no StableStudy yet
             orthanc.kill9()
             self.assertNotIn(uid, sim.studies(), "sent before it was stable")
@@ -197,7 +135,7 @@ class RestartTest(unittest.TestCase):
         studies = [cloudtest.generate(self.tmp, "k%d" % i, series=1, instances=6, size_kb=4)
                    for i in range(6)]
         uids = [s["study_uid"] for s in studies]
-        with explained(orthanc, sim, uids):
+        with cloudtest.explained(orthanc, sim, uids):
             harness.storescu(orthanc.dicom_port, [os.path.join(self.tmp, "k%d" % i)
                                                   for i in range(6)])
             for pause in (2.0, 3.1, 1.7, 2.6):  # four crashes at arbitrary points
@@ -211,7 +149,7 @@ class RestartTest(unittest.TestCase):
                 cloudtest.assert_complete_in_one_batch(self, orthanc, sim, uid, 6)
             # Some sends were really cut short: more attempts started than there are studies.
             started = sum(
-                [h["event"] for h in plugin_entry(orthanc, cloudtest.orthanc_study_id(
+                [h["event"] for h in cloudtest.plugin_entry(orthanc, cloudtest.orthanc_study_id(
                     orthanc, uid))["history"]].count("started") for uid in uids)
             self.assertGreater(started, len(uids))
 

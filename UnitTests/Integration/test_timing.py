@@ -4,7 +4,6 @@ StableStudy that fires again for a study already sent. The truth is what the sim
 received (/_sim/studies), checked against what Orthanc stored."""
 
 import contextlib
-import json
 import os
 import sys
 import time
@@ -19,70 +18,6 @@ OVERWRITE_WINDOW = 120
 
 # ----------------------------------------------------------------------------- helpers
 
-def plugin_entry(orthanc, study_id):
-    """GET /cloud-ingest/studies/{id} (with its history), or None."""
-    status, headers, body = orthanc.request("GET", "/cloud-ingest/studies/" + study_id)
-    return harness.decode_body(headers, body) if status == 200 else None
-
-
-def evidence(orthanc, sim, study_uids):
-    """What the plugin and the simulator say, for a failure message (no secrets in either)."""
-    parts = []
-    with contextlib.suppress(Exception):
-        lines = [line for line in orthanc.log_text().splitlines() if "CloudIngest" in line]
-        parts.append("plugin log (last 60 CloudIngest lines):\n" + "\n".join(lines[-60:]))
-    studies = {}
-    with contextlib.suppress(Exception):
-        studies = sim.studies()
-    for uid in study_uids:
-        with contextlib.suppress(Exception):
-            study_id = cloudtest.orthanc_study_id(orthanc, uid)
-            entry = plugin_entry(orthanc, study_id) if study_id else None
-            if entry:
-                entry["history"] = entry.get("history", [])[-15:]
-            parts.append("plugin entry %s: %s" % (uid, json.dumps(entry, indent=1)))
-        cloud = studies.get(uid)
-        if cloud:
-            summary = [{"instances": len(b["instances"]), "uploads": b["uploads"],
-                        "closed": b["closed"], "overwritten": b["overwritten"],
-                        "duplicate": b["duplicate"], "orders": b["orders"]}
-                       for b in cloud["batches"]]
-            parts.append("cloud %s: orders=%s uploads=%s rejected=%s batches=%s"
-                         % (uid, cloud["orders"], cloud["uploads"], cloud["rejected"], summary))
-        else:
-            parts.append("cloud %s: never seen" % uid)
-    with contextlib.suppress(Exception):
-        events = sim.events()
-        keep = ("seq", "time", "type", "endpoint", "status", "delay_ms", "reset", "order_id",
-                "filename", "http_status", "reason", "batch", "expires_in")
-        parts.append("last simulator events:\n" + "\n".join(
-            json.dumps({k: e[k] for k in keep if k in e}) for e in events[-30:]))
-    return "\n".join(parts)
-
-
-@contextlib.contextmanager
-def explained(orthanc, sim, study_uids):
-    """Re-raise a failed assertion or wait with the plugin's and the simulator's evidence."""
-    try:
-        yield
-    except (AssertionError, TimeoutError, harness.WaitAborted) as e:
-        raise AssertionError("%s\n---- evidence ----\n%s"
-                             % (e, evidence(orthanc, sim, study_uids))) from e
-
-
-def wait_for_event(sim, predicate, timeout=30, message="simulator event"):
-    return harness.wait_until(lambda: [e for e in sim.events() if predicate(e)], timeout, 0.1,
-                              message)
-
-
-def fault_hit(endpoint):
-    return lambda e: e.get("type") == "fault_injected" and e.get("endpoint") == endpoint
-
-
-def live_batches(cloud):
-    return [b for b in cloud.get("batches", []) if not b["overwritten"] and not b["duplicate"]]
-
-
 def queued_count(entry):
     return sum(1 for h in entry.get("history", []) if h["event"] == "queued")
 
@@ -91,7 +26,7 @@ def wait_requeued_and_settled(orthanc, study_id, queued_before, timeout=30):
     """Until the plugin took a new event for the study (a "queued" entry more in its history)
     and is done with it (state sent again); returns the entry."""
     def settled():
-        entry = plugin_entry(orthanc, study_id)
+        entry = cloudtest.plugin_entry(orthanc, study_id)
         return entry if (entry and queued_count(entry) > queued_before
                          and entry["state"] == "sent") else None
     return orthanc.wait_for(settled, timeout, 0.3, "the study taken again and settled")
@@ -119,7 +54,7 @@ class TimingTest(unittest.TestCase):
         """One live batch (the others overwritten) holding every stored instance, byte-identical."""
         study_id = cloudtest.orthanc_study_id(self.orthanc, uid)
         cloud = self.sim.studies()[uid]
-        live = live_batches(cloud)
+        live = cloudtest.live_batches(cloud)
         self.assertEqual(1, len(live), "expected one live batch, got %d" % len(live))
         self.assertIs(live[0], cloud["batches"][-1])
         expected = cloudtest.stored_md5s(self.orthanc, study_id)
@@ -144,7 +79,7 @@ class TimingTest(unittest.TestCase):
         studies = [cloudtest.generate(self.tmp, "t%d" % i, series=1, instances=8, size_kb=6)
                    for i in range(3)]
         uids = [s["study_uid"] for s in studies]
-        with explained(orthanc, sim, uids):
+        with cloudtest.explained(orthanc, sim, uids):
             for i in range(3):  # further apart than the token's lifetime
                 harness.storescu(orthanc.dicom_port, os.path.join(self.tmp, "t%d" % i))
                 if i < 2:
@@ -153,7 +88,7 @@ class TimingTest(unittest.TestCase):
             for uid in uids:
                 cloudtest.assert_complete_in_one_batch(self, orthanc, sim, uid, 8)
             for entry in entries:
-                full = plugin_entry(orthanc, entry["orthanc_id"])
+                full = cloudtest.plugin_entry(orthanc, entry["orthanc_id"])
                 events = [h["event"] for h in full["history"]]
                 self.assertNotIn("failed", events, full["history"])
                 self.assertNotIn("retry", events, full["history"])
@@ -175,7 +110,7 @@ class TimingTest(unittest.TestCase):
         sim, orthanc = self.start_servers()  # LateInstances: "Resend" by default
         study = cloudtest.generate(self.tmp, "late", series=2, instances=3, size_kb=6)
         uid = study["study_uid"]
-        with explained(orthanc, sim, [uid]):
+        with cloudtest.explained(orthanc, sim, [uid]):
             self.send_part("late", "series1")
             first = cloudtest.wait_until_sent(orthanc, uid, timeout=60)
             self.assertEqual(3, first["instances_sent"])
@@ -186,7 +121,7 @@ class TimingTest(unittest.TestCase):
             study_id = first["orthanc_id"]
             entry = orthanc.wait_for(
                 lambda: (lambda e: e if e and e["state"] == "sent"
-                         and e["instances_sent"] == 6 else None)(plugin_entry(orthanc, study_id)),
+                         and e["instances_sent"] == 6 else None)(cloudtest.plugin_entry(orthanc, study_id)),
                 timeout=60, interval=0.3, message="the whole study sent again")
             cloud = self.assert_final_batch_complete(uid, 6)
             self.assertTrue(cloud["batches"][0]["overwritten"], cloud["batches"])
@@ -199,7 +134,7 @@ class TimingTest(unittest.TestCase):
         sim, orthanc = self.start_servers(Concurrency=1)
         study = cloudtest.generate(self.tmp, "during", series=2, instances=4, size_kb=6)
         uid = study["study_uid"]
-        with explained(orthanc, sim, [uid]):
+        with cloudtest.explained(orthanc, sim, [uid]):
             sim.faults({"endpoint": "put", "delay_ms": 1000, "count": 4})  # ~4 s for part 1
             self.send_part("during", "series1")
             harness.wait_until(lambda: sim.received_instances(uid), 30, 0.1,
@@ -208,14 +143,14 @@ class TimingTest(unittest.TestCase):
             study_id = cloudtest.orthanc_study_id(orthanc, uid)
             entry = orthanc.wait_for(
                 lambda: (lambda e: e if e and e["state"] == "sent"
-                         and e["instances_sent"] == 8 else None)(plugin_entry(orthanc, study_id)),
+                         and e["instances_sent"] == 8 else None)(cloudtest.plugin_entry(orthanc, study_id)),
                 timeout=60, interval=0.3, message="the whole study sent")
             cloud = self.assert_final_batch_complete(uid, 8)
             self.assertIn(entry["order_id"], cloud["batches"][-1]["orders"])
             self.assertEqual("8", cloud["api_metadata"].get("number_of_instances"))
             self.assertEqual("complete", cloud["api_metadata"].get("upload_status"))
             # The case under test did happen: the second StableStudy came during the first send.
-            events = [h["event"] for h in plugin_entry(orthanc, study_id)["history"]]
+            events = [h["event"] for h in cloudtest.plugin_entry(orthanc, study_id)["history"]]
             first_sent = events.index("sent")
             self.assertIn("queued", events[events.index("started"):first_sent], events)
 
@@ -224,13 +159,13 @@ class TimingTest(unittest.TestCase):
         study = cloudtest.generate(self.tmp, "late", series=2, instances=3, size_kb=6)
         uid = study["study_uid"]
         first_part = {sop for path, sop in study["instances"] if "series1" in path}
-        with explained(orthanc, sim, [uid]):
+        with cloudtest.explained(orthanc, sim, [uid]):
             self.send_part("late", "series1")
             first = cloudtest.wait_until_sent(orthanc, uid, timeout=60)
             study_id = first["orthanc_id"]
             self.wait_batch_closed(uid)
             before = sim.studies()[uid]
-            queued_before = queued_count(plugin_entry(orthanc, study_id))
+            queued_before = queued_count(cloudtest.plugin_entry(orthanc, study_id))
 
             self.send_part("late", "series2")
             entry = wait_requeued_and_settled(orthanc, study_id, queued_before)
@@ -243,7 +178,7 @@ class TimingTest(unittest.TestCase):
             self.assertEqual(first_part, {i["sop_instance_uid"]
                                           for i in cloud["batches"][0]["instances"]})
             # The plugin reports the study as sent, as it was sent: the first part.
-            entry = plugin_entry(orthanc, study_id)
+            entry = cloudtest.plugin_entry(orthanc, study_id)
             self.assertEqual("sent", entry["state"])
             self.assertEqual(first["order_id"], entry["order_id"])
             self.assertEqual(3, entry["instances_sent"])
@@ -254,7 +189,7 @@ class TimingTest(unittest.TestCase):
         sim, orthanc = self.start_servers(orthanc_extra={"OverwriteInstances": True})
         study = cloudtest.generate(self.tmp, "again", series=1, instances=5, size_kb=6)
         uid = study["study_uid"]
-        with explained(orthanc, sim, [uid]):
+        with cloudtest.explained(orthanc, sim, [uid]):
             self.send_part("again", "")
             first = cloudtest.wait_until_sent(orthanc, uid, timeout=60)
             study_id = first["orthanc_id"]
@@ -266,7 +201,7 @@ class TimingTest(unittest.TestCase):
             last_change = orthanc.get("/changes?last")["Last"]
             self.send_part("again", "")
             wait_requeued_and_settled(orthanc, study_id,
-                                      queued_count(plugin_entry(orthanc, study_id)))
+                                      queued_count(cloudtest.plugin_entry(orthanc, study_id)))
             changes = orthanc.get("/changes?since=%d&limit=1000" % last_change)["Changes"]
             self.assertIn("StableStudy", [c["ChangeType"] for c in changes])
             time.sleep(2)
@@ -277,7 +212,7 @@ class TimingTest(unittest.TestCase):
                              sum(1 for e in sim.events() if e.get("type") == "url_issued"))
 
             # 2. A restart: the catch-up scan looks at the study again.
-            queued_before = queued_count(plugin_entry(orthanc, study_id))
+            queued_before = queued_count(cloudtest.plugin_entry(orthanc, study_id))
             orthanc.restart()
             with contextlib.suppress(TimeoutError):  # the scan may skip it: fine, if not sent
                 wait_requeued_and_settled(orthanc, study_id, queued_before, timeout=10)
@@ -288,7 +223,7 @@ class TimingTest(unittest.TestCase):
             self.assertEqual(1, len(after["batches"]))
 
             # The entry still describes the send that happened.
-            entry = plugin_entry(orthanc, study_id)
+            entry = cloudtest.plugin_entry(orthanc, study_id)
             self.assertEqual("sent", entry["state"])
             self.assertEqual(first["order_id"], entry["order_id"])
             self.assertEqual(5, entry["instances_sent"])
