@@ -7,6 +7,7 @@
 #include <cmath>
 #include <exception>
 #include <mutex>
+#include <optional>
 #include <sstream>
 #include <thread>
 #include <vector>
@@ -136,60 +137,19 @@ class StudySender::Attempt {
       d_.queue.MarkFailed(record_.orthancId, "the study no longer exists in Orthanc", Now());
       return SendOutcome::Failed;
     }
-    const bool automatic = record_.trigger != "manual";
-    if (automatic && !Matches(d_.config.filters.modalities, d_.config.filters.callingAets, study)) {
-      d_.log.Info("CloudIngest: study " + record_.orthancId + " does not match Filters; not sent");
-      d_.queue.Remove(record_.orthancId);
-      return SendOutcome::Skipped;
-    }
     const std::string signature = StudySignature(study);
-    if (automatic && !record_.sentSignature.empty()) {
-      if (record_.sentSignature == signature) {
-        // "Stable" fired again for a study already sent as it is.
-        d_.queue.AddHistory(record_.orthancId, {Now(), record_.attempts, "unchanged",
-                                                "already sent with the same instances"});
-        d_.queue.MarkSent(record_.orthancId, signature, Now(), false);
-        return SendOutcome::Unchanged;
-      }
-      if (d_.config.lateInstances == LateInstancePolicy::Ignore) {
-        d_.queue.AddHistory(record_.orthancId, {Now(), record_.attempts, "late-instances-ignored",
-                                                "instances arrived after the study was sent"});
-        d_.queue.MarkSent(record_.orthancId, record_.sentSignature, Now(), false);
-        return SendOutcome::Unchanged;
-      }
-    }
-    if (study.instances.empty()) {
-      return Fail("the study has no instances");
-    }
+    if (auto skipped = SkipIfNotNeeded(study, signature)) return *skipped;
+    if (study.instances.empty()) return Fail("the study has no instances");
 
-    Json::Value extra(Json::objectValue);
-    if (!record_.extraMetadata.empty()) {
-      Json::CharReaderBuilder builder;
-      std::string errors;
-      std::istringstream in(record_.extraMetadata);
-      if (!Json::parseFromStream(builder, in, &extra, &errors) || !extra.isObject()) {
-        extra = Json::Value(Json::objectValue);
-      }
-    }
     Json::Value metadata;
     try {
-      const Json::Value firstTags = d_.source.GetInstanceTags(study.instances.front().orthancId);
-      metadata = OrderBuilder(d_.config).Build(study, firstTags, extra);
+      metadata = BuildOrderMetadata(study);
     } catch (const MissingTagError& e) {
       return Fail(e.what());
     } catch (const std::invalid_argument& e) {
       return Fail(std::string("bad order metadata: ") + e.what());
     }
-
-    record_.studyInstanceUid = TagString(study.mainTags, "StudyInstanceUID");
-    record_.patientName = TagString(study.mainTags, "PatientName");
-    record_.patientId = TagString(study.mainTags, "PatientID");
-    record_.studyDate = TagString(study.mainTags, "StudyDate");
-    record_.studyDescription = TagString(study.mainTags, "StudyDescription");
-    record_.instancesTotal = static_cast<unsigned>(study.instances.size());
-    record_.instancesSent = 0;
-    record_.bytesSent = 0;
-    d_.queue.Update(record_, Now());
+    Identify(study);
 
     try {
       if (record_.orderId.empty()) {
@@ -242,6 +202,60 @@ class StudySender::Attempt {
   }
 
  private:
+  // Automatic sends only: a study outside Filters, or one already sent as it
+  // is now (or whose late instances are ignored), is not sent.
+  std::optional<SendOutcome> SkipIfNotNeeded(const StudyInfo& study, const std::string& signature) {
+    if (record_.trigger == "manual") return std::nullopt;
+    if (!Matches(d_.config.filters.modalities, d_.config.filters.callingAets, study)) {
+      d_.log.Info("CloudIngest: study " + record_.orthancId + " does not match Filters; not sent");
+      d_.queue.Remove(record_.orthancId);
+      return SendOutcome::Skipped;
+    }
+    if (record_.sentSignature.empty()) return std::nullopt;
+    if (record_.sentSignature == signature) {
+      // "Stable" fired again for a study already sent as it is.
+      d_.queue.AddHistory(record_.orthancId, {Now(), record_.attempts, "unchanged",
+                                              "already sent with the same instances"});
+      d_.queue.MarkSent(record_.orthancId, signature, Now(), false);
+      return SendOutcome::Unchanged;
+    }
+    if (d_.config.lateInstances == LateInstancePolicy::Ignore) {
+      d_.queue.AddHistory(record_.orthancId, {Now(), record_.attempts, "late-instances-ignored",
+                                              "instances arrived after the study was sent"});
+      d_.queue.MarkSent(record_.orthancId, record_.sentSignature, Now(), false);
+      return SendOutcome::Unchanged;
+    }
+    return std::nullopt;
+  }
+
+  // Default keys from the stored tags, OrderMetadata, then a manual send's extras.
+  Json::Value BuildOrderMetadata(const StudyInfo& study) {
+    Json::Value extra(Json::objectValue);
+    if (!record_.extraMetadata.empty()) {
+      Json::CharReaderBuilder builder;
+      std::string errors;
+      std::istringstream in(record_.extraMetadata);
+      if (!Json::parseFromStream(builder, in, &extra, &errors) || !extra.isObject()) {
+        extra = Json::Value(Json::objectValue);
+      }
+    }
+    const Json::Value firstTags = d_.source.GetInstanceTags(study.instances.front().orthancId);
+    return OrderBuilder(d_.config).Build(study, firstTags, extra);
+  }
+
+  // What the operator page shows of the study, recorded before the first request.
+  void Identify(const StudyInfo& study) {
+    record_.studyInstanceUid = TagString(study.mainTags, "StudyInstanceUID");
+    record_.patientName = TagString(study.mainTags, "PatientName");
+    record_.patientId = TagString(study.mainTags, "PatientID");
+    record_.studyDate = TagString(study.mainTags, "StudyDate");
+    record_.studyDescription = TagString(study.mainTags, "StudyDescription");
+    record_.instancesTotal = static_cast<unsigned>(study.instances.size());
+    record_.instancesSent = 0;
+    record_.bytesSent = 0;
+    d_.queue.Update(record_, Now());
+  }
+
   double Now() const { return d_.clock.Now(); }
   bool Cancelled() const { return d_.isCancelled && d_.isCancelled(record_.orthancId); }
 
