@@ -108,7 +108,8 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   try {
     Configuration config = Sdk::ReadConfiguration(context);
     if (config.enable) {
-      plugin->source = std::make_unique<Sdk::OrthancStudySource>(context);
+      plugin->source = std::make_unique<Sdk::OrthancStudySource>(
+          context, Sdk::ReadGlobalBool(context, "StorageCompression", false));
       plugin->changes = std::make_unique<Sdk::OrthancChangeFeed>(context);
       plugin->service = std::make_unique<CloudIngestService>(std::move(config), *plugin->source,
                                                              *plugin->log, plugin->changes.get());

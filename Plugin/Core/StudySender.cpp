@@ -169,6 +169,7 @@ class StudySender::Attempt {
           UploadAll(study.instances);
           break;
       }
+      FlushProgress();
       if (Cancelled()) return SendOutcome::Cancelled;
       Json::Value complete = metadata;
       complete["upload_status"] = "complete";
@@ -189,6 +190,7 @@ class StudySender::Attempt {
                   ")");
       return SendOutcome::Sent;
     } catch (const Interrupted&) {
+      FlushProgressAfterFailure();
       if (Cancelled()) return SendOutcome::Cancelled;
       // Orthanc is stopping: the study goes back to the queue for the next start.
       d_.queue.MarkRetry(record_.orthancId, "interrupted by Orthanc's shutdown", Now(), Now(),
@@ -275,7 +277,18 @@ class StudySender::Attempt {
     Audit(event, [](AuditEvent&) {});
   }
 
+  // What was uploaded before a failure still counts; a database that fails
+  // here is reported by the outcome's own write just after.
+  void FlushProgressAfterFailure() {
+    try {
+      FlushProgress();
+    } catch (const std::exception& e) {
+      d_.log.Error(std::string("CloudIngest: cannot record progress: ") + e.what());
+    }
+  }
+
   SendOutcome Fail(const std::string& reason) {
+    FlushProgressAfterFailure();
     d_.log.Error("CloudIngest: study " + record_.orthancId + " failed: " + reason);
     RecordFailureAudit(reason);
     d_.queue.MarkFailed(record_.orthancId, reason, Now());
@@ -283,6 +296,7 @@ class StudySender::Attempt {
   }
 
   SendOutcome RetryLater(const std::string& reason) {
+    FlushProgressAfterFailure();
     if (record_.attempts >= d_.config.retry.maxStudyAttempts) {
       return Fail(reason + " (gave up after " + std::to_string(record_.attempts) + " attempts)");
     }
@@ -510,19 +524,41 @@ class StudySender::Attempt {
     });
   }
 
+  // Progress reaches the database at most every kProgressInterval (two SQLite
+  // writes per instance were half of the plugin's CPU per instance), and
+  // always at the end of the uploads (FlushProgress).
   void RecordProgress(unsigned instances, uint64_t size) {
     std::lock_guard<std::mutex> lock(progressMutex_);
     lastProgress_ = Now();
     record_.instancesSent += instances;
     record_.bytesSent += size;
-    d_.queue.CountUpload(size, instances);
+    unflushedInstances_ += instances;
+    unflushedBytes_ += size;
+    if (Now() - lastFlush_ >= kProgressInterval) FlushProgressLocked();
+  }
+
+  void FlushProgress() {
+    std::lock_guard<std::mutex> lock(progressMutex_);
+    FlushProgressLocked();
+  }
+
+  void FlushProgressLocked() {
+    lastFlush_ = Now();
+    if (unflushedInstances_ > 0) d_.queue.CountUpload(unflushedBytes_, unflushedInstances_);
+    unflushedInstances_ = 0;
+    unflushedBytes_ = 0;
     d_.queue.Update(record_, Now());
   }
+
+  static constexpr double kProgressInterval = 0.5;  // seconds
 
   SenderDependencies& d_;
   StudyRecord record_;
   std::mutex progressMutex_;
   std::atomic<double> lastProgress_{0};
+  double lastFlush_ = 0;
+  unsigned unflushedInstances_ = 0;
+  uint64_t unflushedBytes_ = 0;
 };
 
 SendOutcome StudySender::Run(const StudyRecord& claimed) {

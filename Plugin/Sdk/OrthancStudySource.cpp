@@ -86,6 +86,11 @@ StudyInfo OrthancStudySource::GetStudy(const std::string& orthancStudyId) {
 }
 
 std::string OrthancStudySource::ReadInstance(const std::string& orthancInstanceId) {
+  const std::string attachment = "/instances/" + orthancInstanceId + "/attachments/dicom";
+  // A file stored while StorageCompression was on stays compressed: ask.
+  if (!storageCompression_ && rest_.GetBinary(attachment + "/is-compressed") == "0") {
+    return rest_.GetBinary(attachment + "/compressed-data");
+  }
   return rest_.GetBinary("/instances/" + orthancInstanceId + "/file");
 }
 

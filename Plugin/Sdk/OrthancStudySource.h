@@ -7,7 +7,11 @@ namespace CloudIngest::Sdk {
 
 class OrthancStudySource : public IStudySource {
  public:
-  explicit OrthancStudySource(OrthancPluginContext* context) : rest_(context) {}
+  // `storageCompression`: Orthanc's StorageCompression. Without it the stored
+  // attachment is the DICOM file itself, read through a route that bypasses
+  // Orthanc's storage cache (which would otherwise grow by what we send).
+  OrthancStudySource(OrthancPluginContext* context, bool storageCompression)
+      : rest_(context), storageCompression_(storageCompression) {}
   bool StudyExists(const std::string& orthancStudyId) override;
   StudyInfo GetStudy(const std::string& orthancStudyId) override;
   std::string ReadInstance(const std::string& orthancInstanceId) override;
@@ -15,6 +19,7 @@ class OrthancStudySource : public IStudySource {
 
  private:
   OrthancRest rest_;
+  bool storageCompression_;
 };
 
 }  // namespace CloudIngest::Sdk

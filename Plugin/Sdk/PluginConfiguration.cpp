@@ -17,12 +17,21 @@ std::string Absolute(const std::string& path, const std::filesystem::path& base)
   return (base / path).lexically_normal().string();
 }
 
-}  // namespace
-
-Configuration ReadConfiguration(OrthancPluginContext* context) {
+Json::Value ReadGlobal(OrthancPluginContext* context) {
   const OrthancString text(context, OrthancPluginGetConfiguration(context));
   if (text.IsNull()) throw ConfigurationError("CloudIngest: cannot read Orthanc's configuration");
-  const Json::Value global = ParseJson(text.ToString());
+  return ParseJson(text.ToString());
+}
+
+}  // namespace
+
+bool ReadGlobalBool(OrthancPluginContext* context, const char* key, bool fallback) {
+  const Json::Value value = ReadGlobal(context)[key];
+  return value.isBool() ? value.asBool() : fallback;
+}
+
+Configuration ReadConfiguration(OrthancPluginContext* context) {
+  const Json::Value global = ReadGlobal(context);
 
   std::filesystem::path base = std::filesystem::current_path();
   const OrthancString configPath(context, OrthancPluginGetConfigurationPath(context));

@@ -8,5 +8,7 @@
 namespace CloudIngest::Sdk {
 
 Configuration ReadConfiguration(OrthancPluginContext* context);
+// A boolean of Orthanc's global configuration (`fallback` when absent or not a bool).
+bool ReadGlobalBool(OrthancPluginContext* context, const char* key, bool fallback);
 
 }  // namespace CloudIngest::Sdk

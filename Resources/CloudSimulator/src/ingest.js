@@ -26,10 +26,11 @@ function isZip(contentType, filename) {
  * @param key object key "<order_id>/<filename>"
  * @param upload what the upload URL was issued for ({order_id, filename, study_uid, size}) or undefined
  * @param contentType the Content-Type the PUT carried
+ * @param received the bytes the store confirmed (same MD5), or null to read them back
  * @returns a short summary for the event log
  */
-async function ingestObject(sim, key, upload, contentType) {
-  const data = await sim.store.get(key);
+async function ingestObject(sim, key, upload, contentType, received = null) {
+  const data = received || (await sim.store.get(key));
   const orderId = upload ? upload.order_id : key.split('/')[0];
   const filename = upload ? upload.filename : key.slice(key.indexOf('/') + 1);
   const hash = md5(data);

@@ -38,6 +38,10 @@ function collect(stream) {
   });
 }
 
+const KEEP_IN_MEMORY = 16 * 1024 * 1024;
+// Connections to the store are kept alive, as a real service's would be.
+const storeAgent = new http.Agent({ keepAlive: true, maxSockets: 64 });
+
 async function proxyPut(sim, req, res, url) {
   if (req.method !== 'PUT') throw methodNotAllowed(['PUT']);
   const q = url.searchParams;
@@ -57,13 +61,18 @@ async function proxyPut(sim, req, res, url) {
     method: 'PUT',
     path: req.url,
     headers,
-    agent: false,
+    agent: storeAgent,
   });
   const hash = crypto.createHash('md5');
   let received = 0;
+  // Small objects are kept as they stream by, so the service need not read
+  // them back from the store; large ones (ZIPs) are read back.
+  let chunks = [];
   req.on('data', (chunk) => {
     hash.update(chunk);
     received += chunk.length;
+    if (chunks && received <= KEEP_IN_MEMORY) chunks.push(chunk);
+    else chunks = null;
   });
   req.on('error', () => {}); // a client that goes away is handled on 'close'
   req.on('close', () => {
@@ -86,9 +95,12 @@ async function proxyPut(sim, req, res, url) {
 
   if (up.statusCode === 200) {
     const streamedMd5 = hash.digest('hex');
+    const storedMd5 = String(up.headers.etag || '').replace(/"/g, '');
+    // Only bytes the store confirmed (same MD5) stand in for a read-back.
+    const data = chunks && storedMd5 === streamedMd5 ? Buffer.concat(chunks) : null;
     let summary;
     try {
-      summary = await ingestObject(sim, key, sim.issued.get(key), req.headers['content-type']);
+      summary = await ingestObject(sim, key, sim.issued.get(key), req.headers['content-type'], data);
     } catch (err) {
       summary = { outcome: 'error', reason: err.message };
     }
