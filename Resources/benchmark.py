@@ -379,7 +379,7 @@ def read_status(pid):
     return values
 
 
-def send_and_sample(orthanc, sim, study_id, study_uid, count):
+def send_and_sample(orthanc, sim, study_id, study_uid, count, body=None):
     """Manual send of a stored study by a freshly started Orthanc; its RSS sampled meanwhile."""
     settle()
     time.sleep(2)  # let start-up settle (plugin threads, first REST answers)
@@ -399,7 +399,8 @@ def send_and_sample(orthanc, sim, study_id, study_uid, count):
     sampler.start()
     requested = time.time()
     try:
-        orthanc.post("/cloud-ingest/studies/%s/send" % study_id, {}, expect_status=[200, 202])
+        orthanc.post("/cloud-ingest/studies/%s/send" % study_id, body or {},
+                     expect_status=[200, 202])
 
         def sent():
             entry = orthanc.get("/cloud-ingest/studies/" + study_id)
@@ -441,10 +442,11 @@ def measure_rss(bench, workdir, count, size_kb):
         log("rss: stored %.0f MB in %.1f s" % (bytes_total / MB, time.monotonic() - started))
         shutil.rmtree(os.path.join(workdir, "rss"), ignore_errors=True)
         study_id = cloudtest.orthanc_study_id(orthanc, study["study_uid"])
-        for variant, cache in (("default", None), ("nocache", 0)):
+        for variant, cache, body in (("default", None, None), ("nocache", 0, None),
+                                     ("zip", 128, {"mode": "Zip"})):
             orthanc.restart({} if cache is None else {"MaximumStorageCacheSize": cache})
             results[variant] = send_and_sample(orthanc, bench.sim, study_id,
-                                               study["study_uid"], count)
+                                               study["study_uid"], count, body)
             log("rss %s: %s" % (variant, results[variant]))
     return results
 
@@ -670,7 +672,8 @@ def main(argv=None):
                 print("memory: a fresh Orthanc process sends %d x %d KB (%.2f GB) through the "
                       "plugin" % (count, size_kb, rss["bytes"] / 1024 / MB))
                 for variant, label in (("default", "Orthanc's default storage cache (128 MB)"),
-                                       ("nocache", "MaximumStorageCacheSize 0")):
+                                       ("nocache", "MaximumStorageCacheSize 0"),
+                                       ("zip", "Zip mode, default cache")):
                     v = rss[variant]
                     print("  %-42s RSS %.1f -> peak %.1f MB in %.1f s (%d samples)" % (
                         label + ":", v["baseline"] / MB, v["peak"] / MB, v["seconds"],

@@ -75,7 +75,8 @@ class BenchmarkSmokeTest(unittest.TestCase):
 
         self.assertRegex(out, r"peak RSS growth default [0-9.]+ MB")
         self.assertRegex(out, r"peak RSS growth nocache [0-9.]+ MB")
-        for variant in ("default", "nocache"):
+        self.assertRegex(out, r"peak RSS growth zip [0-9.]+ MB")
+        for variant in ("default", "nocache", "zip"):
             rss = report["rss"][variant]
             self.assertGreater(rss["samples"], 0)
             self.assertGreaterEqual(rss["peak"], rss["baseline"])
