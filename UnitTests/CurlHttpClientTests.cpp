@@ -38,9 +38,10 @@ struct RawRequest {
 };
 
 // What the handler wants done: send `raw`, or close without answering, or
-// never answer (the client has to time out).
+// never answer (the client has to time out), or send `raw` slowly (10 bytes
+// every 100 ms).
 struct Reply {
-  enum class Action { Send, Close, Hang } action = Action::Send;
+  enum class Action { Send, Close, Hang, Trickle } action = Action::Send;
   std::string raw;
 };
 
@@ -189,6 +190,13 @@ class TestServer {
         }
         return;
       }
+      if (reply.action == Reply::Action::Trickle) {
+        for (size_t offset = 0; offset < reply.raw.size() && !stop_; offset += 10) {
+          if (!SendAll(fd, reply.raw.substr(offset, 10))) return;
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+        continue;
+      }
       if (!SendAll(fd, reply.raw)) return;
     }
   }
@@ -239,6 +247,30 @@ class ThrowingSource : public IBodySource {
   size_t Read(char*, size_t) override { throw std::runtime_error("disk gone"); }
   void Rewind() override {}
 };
+
+// A body that takes `chunks` × 100 ms to read: a slow disk or a slow link.
+class SlowSource : public IBodySource {
+ public:
+  explicit SlowSource(int chunks) : chunks_(chunks) {}
+  uint64_t Size() const override { return static_cast<uint64_t>(chunks_) * 1000; }
+  size_t Read(char* buffer, size_t max) override {
+    if (position_ >= Size()) return 0;
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    const size_t count = std::min<size_t>({max, 1000, Size() - position_});
+    std::fill_n(buffer, count, 'z');
+    position_ += count;
+    return count;
+  }
+  void Rewind() override { position_ = 0; }
+
+ private:
+  int chunks_;
+  uint64_t position_ = 0;
+};
+
+double SecondsSince(std::chrono::steady_clock::time_point start) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+}
 
 std::string Pattern(size_t size) {
   std::string data(size, '\0');
@@ -506,6 +538,72 @@ TEST(CurlHttpClient, TimeoutIsATransportError) {
   EXPECT_NE(std::string::npos, message.find("imeout")) << message;
   EXPECT_GE(elapsed, 0.4);
   EXPECT_LT(elapsed, 5.0);
+}
+
+TEST(CurlHttpClient, StreamedUploadMayOutlastTheTimeoutWhileItMoves) {
+  // 2.5 s of upload with a 1 s Timeout: a large ZIP on a slow link must not be
+  // cut off (and retried forever) as long as bytes keep flowing.
+  TestServer server([](const RawRequest& request) {
+    return Send(200, std::to_string(request.body.size()));
+  });
+  CurlSettings settings = FastSettings();
+  settings.timeout = 1;
+  CurlHttpClient client(settings);
+  HttpRequest put;
+  put.method = "PUT";
+  put.url = server.Url("/big.zip");
+  put.bodySource = std::make_shared<SlowSource>(25);
+  const auto start = std::chrono::steady_clock::now();
+  const HttpResponse response = client.Execute(put);
+  EXPECT_EQ(200, response.status);
+  EXPECT_EQ("25000", response.body);
+  EXPECT_GE(SecondsSince(start), 2.0);
+}
+
+TEST(CurlHttpClient, StalledUploadIsATransportError) {
+  // The body is taken but no answer comes: the stall bound applies.
+  TestServer server([](const RawRequest&) { return Reply{Reply::Action::Hang, ""}; });
+  CurlSettings settings = FastSettings();
+  settings.timeout = 1;
+  CurlHttpClient client(settings);
+  HttpRequest put;
+  put.method = "PUT";
+  put.url = server.Url("/stuck?X-Amz-Signature=secret");
+  put.bodySource = std::make_shared<CountingSource>(Pattern(10'000));
+  const auto start = std::chrono::steady_clock::now();
+  const std::string message = TransportErrorOf(client, put);
+  const double elapsed = SecondsSince(start);
+  EXPECT_NE(std::string::npos, message.find("too slow")) << message;
+  EXPECT_EQ(std::string::npos, message.find("secret")) << message;
+  EXPECT_GE(elapsed, 1.0);
+  EXPECT_LT(elapsed, 15.0);  // curl averages speed over a few seconds
+}
+
+TEST(CurlHttpClient, ApiCallsKeepTheWholeRequestTimeoutAfterAnUpload) {
+  // Handles are pooled: after a streamed PUT, a GET on the same handle must
+  // be bounded as a whole again, even while its answer keeps trickling in.
+  TestServer server([](const RawRequest& request) {
+    if (request.method == "PUT") return Send(200, "ok");
+    Reply reply = Send(200, std::string(300, 'x'));  // ~3 s at 10 bytes / 100 ms
+    reply.action = Reply::Action::Trickle;
+    return reply;
+  });
+  CurlSettings settings = FastSettings();
+  settings.timeout = 1;
+  CurlHttpClient client(settings);
+  HttpRequest put;
+  put.method = "PUT";
+  put.url = server.Url("/upload");
+  put.bodySource = std::make_shared<SlowSource>(15);
+  ASSERT_EQ(200, client.Execute(put).status);
+
+  HttpRequest get;
+  get.url = server.Url("/api");
+  const auto start = std::chrono::steady_clock::now();
+  const std::string message = TransportErrorOf(client, get);
+  const double elapsed = SecondsSince(start);
+  EXPECT_NE(std::string::npos, message.find("imeout")) << message;
+  EXPECT_LT(elapsed, 2.5);
 }
 
 TEST(CurlHttpClient, BodyIsRewoundWhenAReusedConnectionDies) {

@@ -329,7 +329,21 @@ HttpResponse CurlHttpClient::Execute(const HttpRequest& request) {
   CI_SET(curl, CURLOPT_PROTOCOLS, static_cast<long>(CURLPROTO_HTTP | CURLPROTO_HTTPS));
 #endif
   CI_SET(curl, CURLOPT_USERAGENT, "OrthancCloudIngest/" CLOUD_INGEST_VERSION);
-  CI_SET(curl, CURLOPT_TIMEOUT_MS, Milliseconds(settings_.timeout));
+  // API calls are small: `timeout` bounds the whole request. A streamed body
+  // (an instance or a study's ZIP) may rightly take longer than that on a slow
+  // link, so there it bounds a stall instead: less than one byte per second in
+  // either direction for `timeout` seconds (the wait for the answer included).
+  // Both are always set: handles are pooled.
+  if (request.bodySource != nullptr && settings_.timeout > 0) {
+    CI_SET(curl, CURLOPT_TIMEOUT_MS, 0L);
+    CI_SET(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
+    CI_SET(curl, CURLOPT_LOW_SPEED_TIME,
+           std::max(1L, static_cast<long>(std::ceil(settings_.timeout))));
+  } else {
+    CI_SET(curl, CURLOPT_TIMEOUT_MS, Milliseconds(settings_.timeout));
+    CI_SET(curl, CURLOPT_LOW_SPEED_LIMIT, 0L);
+    CI_SET(curl, CURLOPT_LOW_SPEED_TIME, 0L);
+  }
   CI_SET(curl, CURLOPT_CONNECTTIMEOUT_MS, Milliseconds(settings_.connectTimeout));
   CI_SET(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   CI_SET(curl, CURLOPT_SSL_VERIFYPEER, settings_.verifyPeers ? 1L : 0L);

@@ -10,7 +10,7 @@
 namespace CloudIngest {
 
 struct CurlSettings {
-  double timeout = 60;         // seconds, whole request (0 = none)
+  double timeout = 60;         // seconds: whole request, or stall of a streamed body (0 = none)
   double connectTimeout = 10;  // seconds
   bool verifyPeers = true;
   std::string caCertificates;  // file; empty: system default

@@ -249,8 +249,8 @@ long IngestClient::Upload(const UploadTarget& target, std::shared_ptr<IBodySourc
   try {
     response = http_.Execute(request);
   } catch (const HttpTransportError& e) {
-    throw IngestError(FailureKind::Transient,
-                      ScrubQueryValues(where + ": " + e.what(), target.url));
+    // The transport's message already names the method and the redacted URL.
+    throw IngestError(FailureKind::Transient, ScrubQueryValues(e.what(), target.url));
   }
 
   if (response.status == 403 || response.status == 401) {

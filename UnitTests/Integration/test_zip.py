@@ -48,6 +48,32 @@ class ZipModeTest(unittest.TestCase):
             self.assertEqual([], cloud["rejected"])
             self.assertEqual(4, len(zip_batches(cloud)[0]["instances"]))
 
+    def test_zip_upload_on_a_slow_link_outlasts_the_timeout(self):
+        # Timeout 1 s, and the ZIP's PUT takes about 3 s because the store reads it at
+        # 300 KB/s: a moving upload is not cut off (it used to be, and was retried forever).
+        tmp = cloudtest.tmpdir(self)
+        with harness.Simulator() as sim, harness.Orthanc(
+                cloud_ingest=cloudtest.ingest_section(sim, UploadMode="Zip",
+                                                      Timeout=1)) as orthanc:
+            sim.faults({"endpoint": "put", "count": 1, "rate_bytes_per_s": 300 * 1024})
+            study = cloudtest.generate(tmp, series=2, instances=10, size_kb=50)
+            harness.storescu(orthanc.dicom_port, os.path.join(tmp, "study"))
+            entry = cloudtest.wait_until_sent(orthanc, study["study_uid"], timeout=90)
+            self.assertEqual(20, entry["instances_sent"])
+            cloud = cloudtest.assert_complete_in_one_batch(self, orthanc, sim,
+                                                           study["study_uid"], 20)
+            self.assertEqual(1, len(zip_batches(cloud)))
+            events = sim.events()
+            self.assertEqual(1, len([e for e in events if e["type"] == "fault_injected"]))
+            self.assertEqual([], [e for e in events if e["type"] == "upload_failed"])
+            puts = [e for e in events if e["type"] == "upload_ok"]
+            self.assertEqual(1, len(puts), "one PUT, never cut off and repeated")
+            self.assertGreater(puts[0]["bytes"], 900 * 1024)
+            audit = [e for e in orthanc.audit_records()
+                     if e.get("orthanc_study_id") == entry["orthanc_id"]]
+            self.assertEqual(1, len([e for e in audit if e["event"] == "upload_ok"]))
+            self.assertEqual([], [e for e in audit if e["event"] == "upload_failed"])
+
     def test_zip_interrupted_by_kill9_is_cleaned_and_sent_again(self):
         tmp = cloudtest.tmpdir(self)
         with harness.Simulator("--overwrite-window", "600") as sim, harness.Orthanc(

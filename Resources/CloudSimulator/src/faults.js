@@ -5,7 +5,8 @@
 // A plain fault fires on each of its next `count` calls; a fault with a
 // `probability` covers its next `count` calls (all of them when count is
 // absent) and fires on each with that probability, drawn from a PRNG seeded
-// with `seed` so that runs repeat.
+// with `seed` so that runs repeat. `rate_bytes_per_s` (PUT only) reads the
+// upload's body at that rate: a slow link that keeps moving.
 
 const ENDPOINTS = ['token', 'new-order', 'upload', 'put', 'add-metadata'];
 
@@ -32,7 +33,7 @@ function optionalNumber(spec, key, { min = 0, max = Infinity, integer = false } 
   return v;
 }
 
-const KNOWN_KEYS = new Set(['endpoint', 'status', 'count', 'retry_after', 'delay_ms', 'reset', 'probability', 'seed']);
+const KNOWN_KEYS = new Set(['endpoint', 'status', 'count', 'retry_after', 'delay_ms', 'reset', 'probability', 'seed', 'rate_bytes_per_s']);
 
 /** Validates one fault description; returns the normalized fault or throws FaultError. */
 function parseFault(spec) {
@@ -52,7 +53,11 @@ function parseFault(spec) {
   let count = optionalNumber(spec, 'count', { min: 1, integer: true });
   if (spec.reset !== undefined && typeof spec.reset !== 'boolean') throw new FaultError('"reset" must be true or false');
   const reset = spec.reset === true;
-  if (!status && !reset && !delayMs) throw new FaultError('a fault needs "status", "reset" or "delay_ms"');
+  const rate = optionalNumber(spec, 'rate_bytes_per_s', { min: 1, max: 2 ** 40, integer: true });
+  if (rate !== undefined && endpoint !== 'put') throw new FaultError('"rate_bytes_per_s" applies to the "put" endpoint only');
+  if (!status && !reset && !delayMs && !rate) {
+    throw new FaultError('a fault needs "status", "reset", "delay_ms" or "rate_bytes_per_s"');
+  }
   if (count === undefined) count = probability === undefined ? 1 : Infinity;
   return {
     endpoint,
@@ -60,6 +65,7 @@ function parseFault(spec) {
     retry_after: retryAfter === undefined ? null : retryAfter,
     delay_ms: delayMs,
     reset,
+    rate_bytes_per_s: rate || null,
     probability: probability === undefined ? null : probability,
     seed: seed === undefined ? null : seed,
     remaining: count,
@@ -86,7 +92,7 @@ class FaultQueue {
 
   /**
    * Called once per request to `endpoint`: returns the fault to apply
-   * ({status, retry_after, delay_ms, reset}) or null.
+   * ({status, retry_after, delay_ms, reset, rate_bytes_per_s}) or null.
    */
   take(endpoint) {
     const index = this.faults.findIndex((f) => f.endpoint === '*' || f.endpoint === endpoint);
@@ -96,7 +102,13 @@ class FaultQueue {
     if (fault.remaining <= 0) this.faults.splice(index, 1);
     if (fault.random && fault.random() >= fault.probability) return null;
     fault.fired += 1;
-    return { status: fault.status, retry_after: fault.retry_after, delay_ms: fault.delay_ms, reset: fault.reset };
+    return {
+      status: fault.status,
+      retry_after: fault.retry_after,
+      delay_ms: fault.delay_ms,
+      reset: fault.reset,
+      rate_bytes_per_s: fault.rate_bytes_per_s,
+    };
   }
 
   list() {

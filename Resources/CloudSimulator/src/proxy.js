@@ -10,6 +10,7 @@
 
 const crypto = require('crypto');
 const http = require('http');
+const { Transform } = require('stream');
 
 const { HttpError, methodNotAllowed } = require('./http');
 const { ingestObject } = require('./ingest');
@@ -35,6 +36,25 @@ function collect(stream) {
     stream.on('data', (c) => chunks.push(c));
     stream.on('end', () => resolve(Buffer.concat(chunks)));
     stream.on('error', reject);
+  });
+}
+
+// Passes the body on at `bytesPerSecond` (slices every 100 ms); with TCP
+// back-pressure the client sees a slow link.
+function throttle(bytesPerSecond) {
+  const slice = Math.max(1, Math.floor(bytesPerSecond / 10));
+  return new Transform({
+    highWaterMark: slice,
+    transform(chunk, _encoding, done) {
+      let offset = 0;
+      const next = () => {
+        if (offset >= chunk.length) return done();
+        this.push(chunk.subarray(offset, offset + slice));
+        offset += slice;
+        setTimeout(next, 100);
+      };
+      next();
+    },
   });
 }
 
@@ -78,7 +98,12 @@ async function proxyPut(sim, req, res, url) {
   req.on('close', () => {
     if (!req.complete) upstream.destroy(new Error('client went away'));
   });
-  req.pipe(upstream);
+  if (req.throttleBytesPerSecond) {
+    // Hashing and keeping stay on `req`: they see the same bytes, just later.
+    req.pipe(throttle(req.throttleBytesPerSecond)).pipe(upstream);
+  } else {
+    req.pipe(upstream);
+  }
 
   let answer;
   try {

@@ -50,7 +50,10 @@ async function applyFault(sim, endpoint, req, res) {
     req.resume();
     return true;
   }
-  return false; // a pure delay: carry on normally
+  // A pure delay or a throttle: carry on normally (the proxy reads the body
+  // at the throttled rate).
+  if (fault.rate_bytes_per_s) req.throttleBytesPerSecond = fault.rate_bytes_per_s;
+  return false;
 }
 
 function logRequest(sim, req, res, started) {

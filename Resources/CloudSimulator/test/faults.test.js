@@ -5,6 +5,7 @@
 
 const test = require('node:test');
 const assert = require('node:assert/strict');
+const crypto = require('node:crypto');
 
 const { startSimulator, stopAll, request, basic, Client } = require('./support/sim');
 const { buildDicom, uid } = require('./support/dicom-writer');
@@ -184,6 +185,23 @@ test('probability faults with a seed: repeatable, about that share, over the nex
   assert.equal((await tokenRequest()).status, 200);
 });
 
+test('rate_bytes_per_s: the PUT body is read at that rate and stored whole', async () => {
+  const studyUid = uid();
+  const orderId = await api.newOrder({ study_instance_uid: studyUid });
+  const { url } = await api.uploadUrl(orderId, 's.dcm');
+  const file = buildDicom({ studyUid, pixelBytes: 60000 });
+  await api.faults({ endpoint: 'put', rate_bytes_per_s: 40000 });
+  const slow = await timed(api.put(url, file));
+  assert.equal(slow.result.status, 200);
+  assert.ok(slow.ms >= 1200, `60 KB at 40 KB/s took ${slow.ms} ms`);
+  const [ok] = (await api.events('upload_ok')).filter((e) => e.key === `${orderId}/s.dcm`);
+  assert.equal(ok.bytes, file.length);
+  assert.equal(ok.md5, crypto.createHash('md5').update(file).digest('hex'));
+  const fast = await timed(api.put(url, file));
+  assert.equal(fast.result.status, 200);
+  assert.ok(fast.ms < slow.ms / 2, `unthrottled ${fast.ms} ms vs ${slow.ms} ms`);
+});
+
 test('invalid fault descriptions are refused with 400 and queue nothing', async () => {
   const bad = [
     { endpoint: 'nope', status: 503 },
@@ -194,6 +212,8 @@ test('invalid fault descriptions are refused with 400 and queue nothing', async 
     { endpoint: 'token', status: 503, probability: 2 },
     { endpoint: 'token', status: 503, colour: 'red' },
     { endpoint: 'token', reset: 'yes' },
+    { endpoint: 'token', rate_bytes_per_s: 1000 },
+    { endpoint: 'put', rate_bytes_per_s: 0 },
     [{ endpoint: 'token', status: 503 }, { endpoint: 'bad', status: 503 }],
   ];
   for (const spec of bad) {
