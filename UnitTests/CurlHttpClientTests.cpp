@@ -543,9 +543,8 @@ TEST(CurlHttpClient, TimeoutIsATransportError) {
 TEST(CurlHttpClient, StreamedUploadMayOutlastTheTimeoutWhileItMoves) {
   // 2.5 s of upload with a 1 s Timeout: a large ZIP on a slow link must not be
   // cut off (and retried forever) as long as bytes keep flowing.
-  TestServer server([](const RawRequest& request) {
-    return Send(200, std::to_string(request.body.size()));
-  });
+  TestServer server(
+      [](const RawRequest& request) { return Send(200, std::to_string(request.body.size())); });
   CurlSettings settings = FastSettings();
   settings.timeout = 1;
   CurlHttpClient client(settings);
