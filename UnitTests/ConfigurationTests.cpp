@@ -129,6 +129,7 @@ TEST(Configuration, MinimalSectionGetsDefaults) {
   EXPECT_DOUBLE_EQ(30.0, c.retry.maxDelay);
   EXPECT_EQ(20u, c.retry.maxStudyAttempts);
   EXPECT_DOUBLE_EQ(60.0, c.retry.studyRetryDelay);
+  EXPECT_DOUBLE_EQ(30.0, c.changesPollInterval);
   EXPECT_DOUBLE_EQ(45.0, c.timeout);  // Orthanc's HttpTimeout
   EXPECT_DOUBLE_EQ(10.0, c.connectTimeout);
   EXPECT_FALSE(c.httpsVerifyPeers);  // Orthanc's global values
@@ -201,7 +202,8 @@ TEST(Configuration, EveryKeyIsParsed) {
     "LateInstances": "ignore",
     "StudyWorkers": 4,
     "MaxStudyAttempts": 5,
-    "StudyRetryDelay": 15
+    "StudyRetryDelay": 15,
+    "ChangesPollInterval": 5
   })");
   const auto c = ParseConfiguration(section, Defaults());
   EXPECT_TRUE(c.enable);
@@ -251,6 +253,7 @@ TEST(Configuration, EveryKeyIsParsed) {
   EXPECT_EQ(4u, c.studyWorkers);
   EXPECT_EQ(5u, c.retry.maxStudyAttempts);
   EXPECT_DOUBLE_EQ(15.0, c.retry.studyRetryDelay);
+  EXPECT_DOUBLE_EQ(5.0, c.changesPollInterval);
 }
 
 TEST(Configuration, AllowedUploadHostsDefaultsToTheHostOfUrl) {
@@ -409,7 +412,9 @@ INSTANTIATE_TEST_SUITE_P(
         WrongType{"StudyWorkers", R"({"StudyWorkers": 17})", "(1..16), found 17"},
         WrongType{"StudyWorkers", R"({"StudyWorkers": 0})", "found 0"},
         WrongType{"MaxStudyAttempts", R"({"MaxStudyAttempts": 0})", "found 0"},
-        WrongType{"StudyRetryDelay", R"({"StudyRetryDelay": 1e9})", "at most 86400"}));
+        WrongType{"StudyRetryDelay", R"({"StudyRetryDelay": 1e9})", "at most 86400"},
+        WrongType{"ChangesPollInterval", R"({"ChangesPollInterval": 0})", "greater than 0"},
+        WrongType{"ChangesPollInterval", R"({"ChangesPollInterval": 7200})", "at most 3600"}));
 
 TEST(Configuration, LongValuesAreShortenedInMessages) {
   Json::Value section = Minimal();
@@ -775,7 +780,8 @@ TEST(ConfigurationExamples, FullStatesEveryKeyWithItsDefault) {
                           "LateInstances",
                           "StudyWorkers",
                           "MaxStudyAttempts",
-                          "StudyRetryDelay"}) {
+                          "StudyRetryDelay",
+                          "ChangesPollInterval"}) {
     EXPECT_TRUE(full.isMember(key)) << key;
   }
   // Orthanc's own defaults on Debian, as the plugin would receive them.

@@ -1,10 +1,13 @@
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <set>
 #include <sstream>
+#include <thread>
 
 #include "Core/StudySender.h"
 #include "Fakes/FakeCloud.h"
@@ -321,4 +324,60 @@ TEST_F(StudySenderTest, ZipThatFailsToUploadLeavesNoTemporaryFile) {
   });
   EXPECT_EQ(SendOutcome::Retry, Send("s1"));
   EXPECT_TRUE(std::filesystem::is_empty(config_.temporaryDirectory));
+}
+
+TEST_F(StudySenderTest, TheNextUrlIsRequestedWhileAPutIsUnderWay) {
+  // One thread: the URL of instance 2 must be asked for while instance 1's PUT runs.
+  config_.concurrency = 1;
+  source_.AddStudy("s1", "1.2.840.1", 3);
+  std::atomic<bool> overlapped{false};
+  cloud_.SetFault("put", [&](const HttpRequest&, unsigned index) -> std::optional<HttpResponse> {
+    if (index == 0) {
+      const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+      while (cloud_.Calls("upload") < 2 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(2));
+      }
+      overlapped = cloud_.Calls("upload") >= 2;
+    }
+    return std::nullopt;
+  });
+  EXPECT_EQ(SendOutcome::Sent, Send("s1"));
+  EXPECT_TRUE(overlapped.load());
+  EXPECT_EQ(3u, cloud_.Stored().size());
+  EXPECT_EQ(3u, cloud_.Calls("upload"));  // one URL per instance, none wasted
+  EXPECT_EQ(3u, Count(AuditText(), "\"url_issued\""));
+}
+
+TEST_F(StudySenderTest, AFailedUrlRequestAheadIsAskedAgainInTurn) {
+  config_.concurrency = 1;
+  source_.AddStudy("s1", "1.2.840.1", 3);
+  cloud_.SetFault("upload", [](const HttpRequest&, unsigned index) -> std::optional<HttpResponse> {
+    if (index == 1) return Status(503);  // the URL asked ahead for instance 2
+    return std::nullopt;
+  });
+  EXPECT_EQ(SendOutcome::Sent, Send("s1"));
+  EXPECT_EQ(3u, cloud_.Stored().size());
+  EXPECT_EQ(4u, cloud_.Calls("upload"));
+  EXPECT_EQ(3u, Count(AuditText(), "\"upload_ok\""));
+}
+
+TEST_F(StudySenderTest, AUrlAskedAheadThatWouldExpireSoonIsNotUsed) {
+  config_.concurrency = 1;
+  source_.AddStudy("s1", "1.2.840.1", 2);
+  cloud_.SetFault("upload", [](const HttpRequest& request,
+                               unsigned) -> std::optional<HttpResponse> {
+    const auto q = request.url.find("filename=");
+    const std::string name = request.url.substr(q + 9, request.url.find('&', q) - q - 9);
+    return FakeCloud::Json(200, R"({"url":"http://127.0.0.1:9/bucket/)" + name +
+                                    R"(?X-Amz-Signature=s","expires_in":0.2})");
+  });
+  cloud_.SetFault("put", [](const HttpRequest&, unsigned index) -> std::optional<HttpResponse> {
+    if (index == 0) std::this_thread::sleep_for(std::chrono::milliseconds(300));
+    return std::nullopt;
+  });
+  EXPECT_EQ(SendOutcome::Sent, Send("s1"));
+  EXPECT_EQ(2u, cloud_.Stored().size());
+  // Instance 2's URL, asked during instance 1's 300 ms PUT, had 0.2 s to live: asked again.
+  EXPECT_EQ(3u, cloud_.Calls("upload"));
+  EXPECT_EQ(2u, cloud_.Calls("put"));
 }

@@ -952,6 +952,26 @@ TEST_F(UploadQueueTest, VersionOneDatabaseIsMigrated) {
   EXPECT_EQ(StudyState::Sent, queue.Get("s1")->state);
 }
 
+TEST_F(UploadQueueTest, UnknownStateInTheFileIsADatabaseErrorNamingTheStudy) {
+  {
+    UploadQueue queue(DbPath());
+    queue.Enqueue(Request("s1"), kT0);
+  }
+  sqlite3* db = nullptr;
+  ASSERT_EQ(sqlite3_open(DbPath().c_str(), &db), SQLITE_OK);
+  ASSERT_EQ(sqlite3_exec(db, "UPDATE studies SET state = 'lost'", nullptr, nullptr, nullptr),
+            SQLITE_OK);
+  sqlite3_close(db);
+  UploadQueue queue(DbPath());
+  try {
+    queue.Get("s1");
+    FAIL() << "expected DatabaseError";
+  } catch (const DatabaseError& e) {
+    EXPECT_NE(std::string::npos, std::string(e.what()).find("unknown state 'lost' for study s1"))
+        << e.what();
+  }
+}
+
 TEST_F(UploadQueueTest, UnchangedOutcomeRestoresTheLastRealSend) {
   UploadQueue queue(DbPath());
   queue.Enqueue(Request("s1"), kT0);

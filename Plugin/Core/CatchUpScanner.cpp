@@ -33,6 +33,7 @@ unsigned CatchUpScanner::Scan(unsigned maxChanges) {
     }
   }
   unsigned queued = 0;
+  if (!autoSend_) studies.clear();
   for (const auto& id : studies) {
     const auto existing = queue_.Get(id);
     if (existing &&

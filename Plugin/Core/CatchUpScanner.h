@@ -11,8 +11,11 @@ namespace CloudIngest {
 
 class CatchUpScanner {
  public:
-  CatchUpScanner(IChangeFeed& feed, UploadQueue& queue, const IClock& clock, ILogger& log)
-      : feed_(feed), queue_(queue), clock_(clock), log_(log) {}
+  // `autoSend` false (AutoSend off): studies are never queued on their own,
+  // so the scan only moves the cursor.
+  CatchUpScanner(IChangeFeed& feed, UploadQueue& queue, const IClock& clock, ILogger& log,
+                 bool autoSend = true)
+      : feed_(feed), queue_(queue), clock_(clock), log_(log), autoSend_(autoSend) {}
   // Returns the number of studies queued. On the very first run only the
   // cursor is set: installing the plugin does not resend the archive.
   unsigned Scan(unsigned maxChanges = 200000);
@@ -22,6 +25,7 @@ class CatchUpScanner {
   UploadQueue& queue_;
   const IClock& clock_;
   ILogger& log_;
+  const bool autoSend_;
 };
 
 }  // namespace CloudIngest

@@ -1,6 +1,7 @@
 #include "CloudIngestService.h"
 
 #include "CatchUpScanner.h"
+#include "ChangeTracker.h"
 #include "NiftiConverter.h"
 #include "StudyZipper.h"
 
@@ -89,17 +90,36 @@ void CloudIngestService::Start() {
   }
   scheduler_->Start();
   if (changes_ != nullptr && !catchUp_.joinable()) {
-    catchUp_ = std::thread([this] {
+    catchUpStop_.Reset();
+    catchUp_ = std::thread([this] { FollowChanges(); });
+  }
+}
+
+void CloudIngestService::FollowChanges() {
+  try {
+    if (CatchUpScanner(*changes_, *queue_, *clock_, log_, config_.autoSend).Scan() > 0) scheduler_->Wake();
+  } catch (const std::exception& e) {
+    // The cursor did not move: the next start scans the same changes again.
+    log_.Error(std::string("CloudIngest: catching up on missed changes failed: ") + e.what());
+    return;
+  }
+  try {
+    ChangeTracker tracker(*changes_, *queue_, *clock_);
+    while (catchUpStop_.WaitFor(config_.changesPollInterval)) {
       try {
-        if (CatchUpScanner(*changes_, *queue_, *clock_, log_).Scan() > 0) scheduler_->Wake();
+        tracker.Poll();
       } catch (const std::exception& e) {
-        log_.Error(std::string("CloudIngest: catching up on missed changes failed: ") + e.what());
+        // Harmless: the cursor stays behind and the next poll reads on.
+        log_.Warning(std::string("CloudIngest: reading /changes failed: ") + e.what());
       }
-    });
+    }
+  } catch (const std::exception& e) {
+    log_.Error(std::string("CloudIngest: following /changes failed: ") + e.what());
   }
 }
 
 void CloudIngestService::Stop() {
+  catchUpStop_.Stop();
   if (catchUp_.joinable()) catchUp_.join();
   if (scheduler_) scheduler_->Stop();
 }

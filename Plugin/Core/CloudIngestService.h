@@ -15,6 +15,7 @@
 #include "Logger.h"
 #include "RetryPolicy.h"
 #include "Scheduler.h"
+#include "StopSignal.h"
 #include "StudySender.h"
 #include "StudySource.h"
 #include "TokenProvider.h"
@@ -26,7 +27,8 @@ class CloudIngestService {
  public:
   // Opens the database and the audit log (throws on failure: Orthanc must
   // not start with a plugin that cannot keep its promise).
-  // `changes` (may be null) is scanned at Start() for studies missed while down.
+  // `changes` (may be null) is scanned at Start() for studies missed while
+  // down, then followed while running so that the next scan starts late.
   CloudIngestService(Configuration config, IStudySource& source, ILogger& log,
                      IChangeFeed* changes = nullptr, std::unique_ptr<IHttpClient> http = nullptr,
                      std::unique_ptr<IClock> clock = nullptr);
@@ -53,6 +55,8 @@ class CloudIngestService {
   const IClock& Clock() const { return *clock_; }
 
  private:
+  void FollowChanges();  // the catch-up thread
+
   Configuration config_;
   IStudySource& source_;
   ILogger& log_;
@@ -66,7 +70,8 @@ class CloudIngestService {
   std::unique_ptr<RetryPolicy> retry_;
   std::unique_ptr<Scheduler> scheduler_;
   std::unique_ptr<StudySender> sender_;
-  std::thread catchUp_;
+  std::thread catchUp_;  // the start-up scan, then ChangeTracker polls
+  StopSignal catchUpStop_;
 };
 
 }  // namespace CloudIngest

@@ -18,6 +18,8 @@
 //   StudyWorkers      1..16, default 2: studies sent at the same time.
 //   MaxStudyAttempts  1..1000, default 20: whole-study attempts before failing.
 //   StudyRetryDelay   seconds, default 60: first delay between study attempts.
+//   ChangesPollInterval seconds, default 30: how often /changes is read to
+//                     move the cursor the start-up catch-up scan begins at.
 // OrderMetadata entries may reuse a default order key (e.g. "patient_name"):
 // they override it.
 #include "Configuration.h"
@@ -51,7 +53,8 @@ const char* const kKnownKeys[] = {
     "HttpProxy", "AllowedUploadHosts", "AuditLog", "Database",
     // extensions
     "Endpoints", "GroupWindow", "LateInstances", "StudyWorkers", "MaxStudyAttempts",
-    "StudyRetryDelay", "TemporaryDirectory", "UploadModeRules", "Dcm2niixPath", "NiftiFallback"};
+    "StudyRetryDelay", "TemporaryDirectory", "UploadModeRules", "Dcm2niixPath", "NiftiFallback",
+    "ChangesPollInterval"};
 
 const std::vector<std::string> kFilterKeys = {"Modalities", "CallingAets"};
 const std::vector<std::string> kRuleKeys = {"Modalities", "CallingAets", "UploadMode"};
@@ -798,6 +801,7 @@ Configuration ParseConfiguration(const Json::Value& section, const OrthancDefaul
   ReadInteger(section, "StudyWorkers", root, 1, 16, 2, config.studyWorkers);
   ReadInteger(section, "MaxStudyAttempts", root, 1, 1000, 20, config.retry.maxStudyAttempts);
   ReadSeconds(section, "StudyRetryDelay", root, 86400, "60", config.retry.studyRetryDelay);
+  ReadSeconds(section, "ChangesPollInterval", root, 3600, "30", config.changesPollInterval);
 
   if (config.enable) {
     RequireNonEmpty(section, "Url", config.url,

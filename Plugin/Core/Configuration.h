@@ -77,7 +77,8 @@ struct Configuration {
   Endpoint addMetadata{"PATCH", "/add-metadata"};
   double groupWindow = 60;  // the service's grouping window (seconds)
   LateInstancePolicy lateInstances = LateInstancePolicy::ResendStudy;
-  unsigned studyWorkers = 2;  // studies sent at the same time
+  unsigned studyWorkers = 2;        // studies sent at the same time
+  double changesPollInterval = 30;  // seconds between reads of /changes (the restart cursor)
 };
 
 // Values taken from Orthanc's global configuration, used as defaults.

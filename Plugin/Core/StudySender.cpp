@@ -6,6 +6,8 @@
 #include <atomic>
 #include <cmath>
 #include <exception>
+#include <future>
+#include <memory>
 #include <mutex>
 #include <optional>
 #include <sstream>
@@ -361,16 +363,21 @@ class StudySender::Attempt {
     std::exception_ptr firstError;
     std::mutex errorMutex;
     auto worker = [&] {
-      while (!abort.load()) {
-        const size_t index = next.fetch_add(1);
-        if (index >= instances.size()) return;
+      std::unique_ptr<UrlAhead> ahead;  // the URL of `index`, asked during the previous PUT
+      size_t index = next.fetch_add(1);
+      while (index < instances.size() && !abort.load()) {
+        const size_t following = next.fetch_add(1);
+        std::unique_ptr<UrlAhead> nextAhead;
+        if (following < instances.size()) nextAhead = RequestUrlAhead(instances[following]);
         try {
-          UploadOne(instances[index]);
+          UploadOne(instances[index], ahead.get());
         } catch (...) {
           std::lock_guard<std::mutex> lock(errorMutex);
           if (!firstError) firstError = std::current_exception();
           abort = true;
         }
+        ahead = std::move(nextAhead);
+        index = following;
       }
     };
     const size_t threads =
@@ -382,15 +389,61 @@ class StudySender::Attempt {
     if (firstError) std::rethrow_exception(firstError);
   }
 
-  void UploadOne(const InstanceInfo& instance) {
+  // A presigned URL asked for ahead, while the thread's previous PUT runs:
+  // each thread then waits for one exchange per instance instead of two.
+  struct UrlAhead {
+    struct Issued {
+      UploadTarget target;
+      double at = 0;
+    };
+    UploadUrlRequest request;
+    std::future<std::optional<Issued>> issued;
+  };
+
+  UploadUrlRequest UrlRequestFor(const InstanceInfo& instance, uint64_t size) const {
+    return {record_.orderId, instance.sopInstanceUid + ".dcm", "application/dicom",
+            record_.studyInstanceUid, size};
+  }
+
+  // Null when no thread could be started; the URL is then asked in turn.
+  std::unique_ptr<UrlAhead> RequestUrlAhead(const InstanceInfo& instance) {
+    auto ahead = std::make_unique<UrlAhead>();
+    ahead->request = UrlRequestFor(instance, instance.size);
+    try {
+      ahead->issued =
+          std::async(std::launch::async,
+                     [this, request = ahead->request,
+                      sop = instance.sopInstanceUid]() -> std::optional<UrlAhead::Issued> {
+                       try {
+                         UploadTarget target = d_.client.RequestUploadUrl(request);
+                         AuditUrlIssued(target, request, sop, "");
+                         return UrlAhead::Issued{std::move(target), Now()};
+                       } catch (const std::exception&) {
+                         return std::nullopt;  // asked again in turn, with retries and reporting
+                       }
+                     });
+    } catch (const std::system_error&) {
+      return nullptr;
+    }
+    return ahead;
+  }
+
+  void UploadOne(const InstanceInfo& instance, UrlAhead* ahead) {
     if (d_.stop.Stopped() || Cancelled()) throw Interrupted();
     auto body = std::make_shared<StringBodySource>(d_.source.ReadInstance(instance.orthancId));
     const std::string md5 = Md5Hex(body->Data());
     const std::string sha256 = Sha256Hex(body->Data());
     const uint64_t size = body->Size();
-    PutWithFreshUrls({record_.orderId, instance.sopInstanceUid + ".dcm", "application/dicom",
-                      record_.studyInstanceUid, size},
-                     body, md5, sha256, instance.sopInstanceUid, "");
+    std::optional<UploadTarget> prefetched;
+    if (ahead != nullptr) {
+      if (auto issued = ahead->issued.get();
+          issued && ahead->request.size == size &&  // asked with the size Orthanc listed
+          Now() - issued->at < issued->target.expiresIn / 2) {  // not about to expire
+        prefetched = std::move(issued->target);
+      }
+    }
+    PutWithFreshUrls(UrlRequestFor(instance, size), body, md5, sha256, instance.sopInstanceUid, "",
+                     std::move(prefetched));
     RecordProgress(1, size);
   }
 
@@ -471,20 +524,32 @@ class StudySender::Attempt {
     }
   }
 
-  // One presigned URL and one PUT, with retries; a refused URL (403) is
-  // replaced by a new one, a bounded number of times.
+  void AuditUrlIssued(const UploadTarget& target, const UploadUrlRequest& request,
+                      const std::string& sopInstanceUid, const std::string& detail) {
+    Audit("url_issued", [&](AuditEvent& e) {
+      e.sopInstanceUid = sopInstanceUid;
+      e.url = target.url;
+      e.bytes = static_cast<int64_t>(request.size);
+      e.detail = detail;
+    });
+  }
+
+  // One presigned URL (`prefetched`, if given, for the first try) and one
+  // PUT, with retries; a refused URL (403) is replaced by a new one, a
+  // bounded number of times.
   void PutWithFreshUrls(const UploadUrlRequest& request, const std::shared_ptr<IBodySource>& body,
                         const std::string& md5, const std::string& sha256,
-                        const std::string& sopInstanceUid, const std::string& detail) {
+                        const std::string& sopInstanceUid, const std::string& detail,
+                        std::optional<UploadTarget> prefetched = std::nullopt) {
     for (unsigned urlAttempt = 1;; urlAttempt++) {
-      const UploadTarget target =
-          Step("upload-url", true, [&] { return d_.client.RequestUploadUrl(request); });
-      Audit("url_issued", [&](AuditEvent& e) {
-        e.sopInstanceUid = sopInstanceUid;
-        e.url = target.url;
-        e.bytes = static_cast<int64_t>(request.size);
-        e.detail = detail;
-      });
+      UploadTarget target;
+      if (prefetched) {
+        target = std::move(*prefetched);
+        prefetched.reset();
+      } else {
+        target = Step("upload-url", true, [&] { return d_.client.RequestUploadUrl(request); });
+        AuditUrlIssued(target, request, sopInstanceUid, detail);
+      }
       try {
         const long status = Step("put", true, [&] {
           try {

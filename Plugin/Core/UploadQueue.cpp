@@ -4,6 +4,7 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <type_traits>
 
 #include "SqliteStatement.h"
 
@@ -79,14 +80,6 @@ CREATE TABLE IF NOT EXISTS settings (
 );
 )SQL";
 
-const char* const kColumns =
-    "orthanc_id, study_instance_uid, order_id, state, instances_sent, instances_total, "
-    "bytes_sent, attempts, last_error, send_trigger, mode, extra_metadata, requested_by, "
-    "sent_signature, resend_requested, patient_name, patient_id, study_date, "
-    "study_description, created_at, updated_at, next_attempt_at, sent_at, forced, "
-    "pending_trigger, pending_mode, pending_extra_metadata, pending_requested_by, pending_force, "
-    "sent_order_id, sent_instances, sent_bytes, sent_attempts";
-
 // Version 1 -> 2: the outcome of the last real send, restored when a study is
 // taken up again and found unchanged.
 const char* const kMigrationTo2 = R"SQL(
@@ -109,55 +102,149 @@ struct Row {
   int64_t sentInstances = 0, sentBytes = 0, sentAttempts = 0;
 };
 
-Row ReadRow(const SqliteStatement& s, const std::string& operation) {
-  Row row;
-  StudyRecord& r = row.record;
-  r.orthancId = s.Text(0);
-  r.studyInstanceUid = s.Text(1);
-  r.orderId = s.Text(2);
-  const std::string state = s.Text(3);
+// The studies table's columns, each mapped once to its field: reading,
+// writing and the column lists all come from this one table.
+struct Column {
+  const char* name;
+  void (*load)(Row& row, const SqliteStatement& s, int index, const std::string& operation);
+  void (*save)(const Row& row, SqliteStatement& s, const std::string& parameter);
+};
+
+template <typename Owner, typename T>
+Owner OwnerOf(T Owner::*);  // only named in decltype: the struct a member belongs to
+
+template <typename Owner>
+Owner& Part(Row& row) {
+  if constexpr (std::is_same_v<Owner, Row>) {
+    return row;
+  } else {
+    return row.record;
+  }
+}
+
+template <typename Owner>
+const Owner& Part(const Row& row) {
+  if constexpr (std::is_same_v<Owner, Row>) {
+    return row;
+  } else {
+    return row.record;
+  }
+}
+
+// A column stored as its field's natural SQLite type (text, real or integer).
+template <auto Member>
+struct Field {
+  using Owner = decltype(OwnerOf(Member));
+
+  static void Load(Row& row, const SqliteStatement& s, int index, const std::string&) {
+    auto& field = Part<Owner>(row).*Member;
+    using T = std::remove_reference_t<decltype(field)>;
+    if constexpr (std::is_same_v<T, std::string>) {
+      field = s.Text(index);
+    } else if constexpr (std::is_floating_point_v<T>) {
+      field = s.Real(index);
+    } else if constexpr (std::is_same_v<T, bool>) {
+      field = s.Int(index) != 0;
+    } else {
+      field = static_cast<T>(s.Int(index));
+    }
+  }
+
+  static void Save(const Row& row, SqliteStatement& s, const std::string& parameter) {
+    const auto& field = Part<Owner>(row).*Member;
+    using T = std::remove_cv_t<std::remove_reference_t<decltype(field)>>;
+    if constexpr (std::is_same_v<T, std::string>) {
+      s.Bind(parameter.c_str(), field);
+    } else if constexpr (std::is_floating_point_v<T>) {
+      s.Bind(parameter.c_str(), static_cast<double>(field));
+    } else {
+      s.Bind(parameter.c_str(), static_cast<int64_t>(field));
+    }
+  }
+};
+
+void LoadState(Row& row, const SqliteStatement& s, int index, const std::string& operation) {
+  const std::string state = s.Text(index);
   const auto parsed = ParseStudyState(state);
   if (!parsed) {
+    // orthanc_id is column 0, read first.
     throw DatabaseError("plugin database, " + operation + ": unknown state '" + state +
-                        "' for study " + r.orthancId);
+                        "' for study " + row.record.orthancId);
   }
-  r.state = *parsed;
-  r.instancesSent = static_cast<unsigned>(s.Int(4));
-  r.instancesTotal = static_cast<unsigned>(s.Int(5));
-  r.bytesSent = static_cast<uint64_t>(s.Int(6));
-  r.attempts = static_cast<unsigned>(s.Int(7));
-  r.lastError = s.Text(8);
-  r.trigger = s.Text(9);
-  r.mode = s.Text(10);
-  r.extraMetadata = s.Text(11);
-  r.requestedBy = s.Text(12);
-  r.sentSignature = s.Text(13);
-  r.resendRequested = s.Int(14) != 0;
-  r.patientName = s.Text(15);
-  r.patientId = s.Text(16);
-  r.studyDate = s.Text(17);
-  r.studyDescription = s.Text(18);
-  r.createdAt = s.Real(19);
-  r.updatedAt = s.Real(20);
-  r.nextAttemptAt = s.Real(21);
-  r.sentAt = s.Real(22);
-  row.forced = s.Int(23) != 0;
-  row.pendingTrigger = s.Text(24);
-  row.pendingMode = s.Text(25);
-  row.pendingExtraMetadata = s.Text(26);
-  row.pendingRequestedBy = s.Text(27);
-  row.pendingForce = s.Int(28) != 0;
-  row.sentOrderId = s.Text(29);
-  row.sentInstances = s.Int(30);
-  row.sentBytes = s.Int(31);
-  row.sentAttempts = s.Int(32);
+  row.record.state = *parsed;
+}
+
+void SaveState(const Row& row, SqliteStatement& s, const std::string& parameter) {
+  s.Bind(parameter.c_str(), ToString(row.record.state));
+}
+
+template <auto Member>
+constexpr Column Map(const char* name) {
+  return {name, &Field<Member>::Load, &Field<Member>::Save};
+}
+
+const Column kStudyColumns[] = {
+    Map<&StudyRecord::orthancId>("orthanc_id"),
+    Map<&StudyRecord::studyInstanceUid>("study_instance_uid"),
+    Map<&StudyRecord::orderId>("order_id"),
+    {"state", &LoadState, &SaveState},
+    Map<&StudyRecord::instancesSent>("instances_sent"),
+    Map<&StudyRecord::instancesTotal>("instances_total"),
+    Map<&StudyRecord::bytesSent>("bytes_sent"),
+    Map<&StudyRecord::attempts>("attempts"),
+    Map<&StudyRecord::lastError>("last_error"),
+    Map<&StudyRecord::trigger>("send_trigger"),
+    Map<&StudyRecord::mode>("mode"),
+    Map<&StudyRecord::extraMetadata>("extra_metadata"),
+    Map<&StudyRecord::requestedBy>("requested_by"),
+    Map<&StudyRecord::sentSignature>("sent_signature"),
+    Map<&StudyRecord::resendRequested>("resend_requested"),
+    Map<&StudyRecord::patientName>("patient_name"),
+    Map<&StudyRecord::patientId>("patient_id"),
+    Map<&StudyRecord::studyDate>("study_date"),
+    Map<&StudyRecord::studyDescription>("study_description"),
+    Map<&StudyRecord::createdAt>("created_at"),
+    Map<&StudyRecord::updatedAt>("updated_at"),
+    Map<&StudyRecord::nextAttemptAt>("next_attempt_at"),
+    Map<&StudyRecord::sentAt>("sent_at"),
+    Map<&Row::forced>("forced"),
+    Map<&Row::pendingTrigger>("pending_trigger"),
+    Map<&Row::pendingMode>("pending_mode"),
+    Map<&Row::pendingExtraMetadata>("pending_extra_metadata"),
+    Map<&Row::pendingRequestedBy>("pending_requested_by"),
+    Map<&Row::pendingForce>("pending_force"),
+    Map<&Row::sentOrderId>("sent_order_id"),
+    Map<&Row::sentInstances>("sent_instances"),
+    Map<&Row::sentBytes>("sent_bytes"),
+    Map<&Row::sentAttempts>("sent_attempts"),
+};
+
+// "a, b, c" with each name wrapped as prefix + name + suffix.
+std::string ColumnList(const std::string& prefix = "", const std::string& suffix = "") {
+  std::string list;
+  for (const Column& column : kStudyColumns) {
+    list += (list.empty() ? "" : ", ") + prefix + column.name + suffix;
+  }
+  return list;
+}
+
+const std::string& SelectColumns() {
+  static const std::string sql = "SELECT " + ColumnList() + " FROM studies";
+  return sql;
+}
+
+Row ReadRow(const SqliteStatement& s, const std::string& operation) {
+  Row row;
+  int index = 0;
+  for (const Column& column : kStudyColumns) {
+    column.load(row, s, index++, operation);
+  }
   return row;
 }
 
 std::optional<Row> LoadRow(sqlite3* db, const std::string& orthancId,
                            const std::string& operation) {
-  SqliteStatement s(db, std::string("SELECT ") + kColumns + " FROM studies WHERE orthanc_id = :id",
-                    operation);
+  SqliteStatement s(db, SelectColumns() + " WHERE orthanc_id = :id", operation);
   s.Bind(":id", orthancId);
   if (!s.Step()) {
     return std::nullopt;
@@ -168,72 +255,21 @@ std::optional<Row> LoadRow(sqlite3* db, const std::string& orthancId,
 void SaveRow(sqlite3* db, const Row& row, const std::string& operation) {
   // An upsert, not INSERT OR REPLACE: a replace deletes the row first, which
   // would cascade to the study's history.
-  SqliteStatement s(db, R"SQL(
-    INSERT INTO studies(orthanc_id, study_instance_uid, order_id, state, instances_sent,
-      instances_total, bytes_sent, attempts, last_error, send_trigger, mode, extra_metadata,
-      requested_by, sent_signature, resend_requested, patient_name, patient_id, study_date,
-      study_description, created_at, updated_at, next_attempt_at, sent_at, forced,
-      pending_trigger, pending_mode, pending_extra_metadata, pending_requested_by, pending_force,
-      sent_order_id, sent_instances, sent_bytes, sent_attempts)
-    VALUES (:id, :uid, :order, :state, :isent, :itotal, :bytes, :attempts, :error, :trigger,
-      :mode, :extra, :user, :signature, :resend, :pname, :pid, :sdate, :sdesc, :created,
-      :updated, :next, :sentat, :forced, :ptrigger, :pmode, :pextra, :puser, :pforce,
-      :sorder, :sinstances, :sbytes, :sattempts)
-    ON CONFLICT(orthanc_id) DO UPDATE SET
-      study_instance_uid = excluded.study_instance_uid, order_id = excluded.order_id,
-      state = excluded.state, instances_sent = excluded.instances_sent,
-      instances_total = excluded.instances_total, bytes_sent = excluded.bytes_sent,
-      attempts = excluded.attempts, last_error = excluded.last_error,
-      send_trigger = excluded.send_trigger, mode = excluded.mode,
-      extra_metadata = excluded.extra_metadata, requested_by = excluded.requested_by,
-      sent_signature = excluded.sent_signature, resend_requested = excluded.resend_requested,
-      patient_name = excluded.patient_name, patient_id = excluded.patient_id,
-      study_date = excluded.study_date, study_description = excluded.study_description,
-      created_at = excluded.created_at, updated_at = excluded.updated_at,
-      next_attempt_at = excluded.next_attempt_at, sent_at = excluded.sent_at,
-      forced = excluded.forced, pending_trigger = excluded.pending_trigger,
-      pending_mode = excluded.pending_mode,
-      pending_extra_metadata = excluded.pending_extra_metadata,
-      pending_requested_by = excluded.pending_requested_by,
-      pending_force = excluded.pending_force, sent_order_id = excluded.sent_order_id,
-      sent_instances = excluded.sent_instances, sent_bytes = excluded.sent_bytes,
-      sent_attempts = excluded.sent_attempts
-  )SQL",
-                    operation);
-  const StudyRecord& r = row.record;
-  s.Bind(":id", r.orthancId)
-      .Bind(":uid", r.studyInstanceUid)
-      .Bind(":order", r.orderId)
-      .Bind(":state", ToString(r.state))
-      .Bind(":isent", static_cast<int64_t>(r.instancesSent))
-      .Bind(":itotal", static_cast<int64_t>(r.instancesTotal))
-      .Bind(":bytes", static_cast<int64_t>(r.bytesSent))
-      .Bind(":attempts", static_cast<int64_t>(r.attempts))
-      .Bind(":error", r.lastError)
-      .Bind(":trigger", r.trigger)
-      .Bind(":mode", r.mode)
-      .Bind(":extra", r.extraMetadata)
-      .Bind(":user", r.requestedBy)
-      .Bind(":signature", r.sentSignature)
-      .Bind(":resend", static_cast<int64_t>(r.resendRequested ? 1 : 0))
-      .Bind(":pname", r.patientName)
-      .Bind(":pid", r.patientId)
-      .Bind(":sdate", r.studyDate)
-      .Bind(":sdesc", r.studyDescription)
-      .Bind(":created", r.createdAt)
-      .Bind(":updated", r.updatedAt)
-      .Bind(":next", r.nextAttemptAt)
-      .Bind(":sentat", r.sentAt)
-      .Bind(":forced", static_cast<int64_t>(row.forced ? 1 : 0))
-      .Bind(":ptrigger", row.pendingTrigger)
-      .Bind(":pmode", row.pendingMode)
-      .Bind(":pextra", row.pendingExtraMetadata)
-      .Bind(":puser", row.pendingRequestedBy)
-      .Bind(":pforce", static_cast<int64_t>(row.pendingForce ? 1 : 0))
-      .Bind(":sorder", row.sentOrderId)
-      .Bind(":sinstances", row.sentInstances)
-      .Bind(":sbytes", row.sentBytes)
-      .Bind(":sattempts", row.sentAttempts);
+  static const std::string sql = [] {
+    std::string updates;
+    for (const Column& column : kStudyColumns) {
+      if (std::string(column.name) != "orthanc_id") {
+        updates +=
+            (updates.empty() ? "" : ", ") + std::string(column.name) + " = excluded." + column.name;
+      }
+    }
+    return "INSERT INTO studies(" + ColumnList() + ") VALUES (" + ColumnList(":") +
+           ") ON CONFLICT(orthanc_id) DO UPDATE SET " + updates;
+  }();
+  SqliteStatement s(db, sql, operation);
+  for (const Column& column : kStudyColumns) {
+    column.save(row, s, std::string(":") + column.name);
+  }
   s.Run();
 }
 
@@ -701,7 +737,7 @@ std::vector<StudyRecord> UploadQueue::List(std::optional<StudyState> state, unsi
   static const std::string op = "List";
   // 0 means "as many as allowed".
   const unsigned effectiveLimit = limit == 0 ? kMaxListLimit : std::min(limit, kMaxListLimit);
-  std::string sql = std::string("SELECT ") + kColumns + " FROM studies WHERE updated_at >= :since";
+  std::string sql = SelectColumns() + " WHERE updated_at >= :since";
   if (state) {
     sql += " AND state = :state";
   }

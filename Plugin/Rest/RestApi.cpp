@@ -216,6 +216,9 @@ RestResponse RestApi::Status() const {
   s["failures"] = static_cast<Json::UInt64>(totals.failures);
   s["last_success"] = OptionalTime(totals.lastSuccess);
   v["totals"] = s;
+  // Orthanc's /changes are accounted for up to here; a restart re-examines
+  // only later ones (-1 before the first scan).
+  v["changes_cursor"] = static_cast<Json::Int64>(service_->Queue().GetChangesCursor());
   return JsonAnswer(v);
 }
 

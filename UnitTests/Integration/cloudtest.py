@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import tempfile
+import unittest
 
 import gen_study
 import harness
@@ -80,6 +81,50 @@ def assert_complete_in_one_batch(test, orthanc, sim, study_uid, expected_count, 
     test.assertEqual(expected_count, len(expected))
     test.assertEqual(expected, {i["sop_instance_uid"]: i["md5"] for i in instances})
     return cloud
+
+
+class SharedServersTestCase(unittest.TestCase):
+    """One simulator and one Orthanc with the plugin for all of a class's tests.
+
+    Subclasses set `ingest` (CloudIngest keys over ingest_section's) and `orthanc_options`
+    (harness.Orthanc keyword arguments), and may override `prepare` for class-wide data.
+    Both servers are always stopped, by PID, and checked gone; `tmp` is a folder for the
+    class's generated studies."""
+
+    ingest = {}
+    orthanc_options = {}
+
+    @classmethod
+    def setUpClass(cls):
+        cls.tmp_holder = tempfile.TemporaryDirectory(prefix="cloud-%s-" % cls.__name__.lower())
+        cls.tmp = cls.tmp_holder.name
+        cls.orthanc = None
+        cls.sim = harness.Simulator()
+        try:
+            cls.sim.start()
+            cls.orthanc = harness.Orthanc(cloud_ingest=ingest_section(cls.sim, **cls.ingest),
+                                          **cls.orthanc_options)
+            cls.orthanc.start()
+            cls.prepare()
+        except BaseException:
+            cls.tearDownClass()
+            raise
+
+    @classmethod
+    def prepare(cls):
+        """Class-wide setup after both servers run (nothing by default)."""
+
+    @classmethod
+    def tearDownClass(cls):
+        try:
+            if cls.orthanc is not None:
+                cls.orthanc.close()
+        finally:
+            cls.sim.close()
+            cls.tmp_holder.cleanup()
+        for server in (cls.orthanc, cls.sim):
+            if server is not None and server.process is not None:
+                assert not harness.pid_alive(server.process.pid), "a server outlived its test"
 
 
 def tmpdir(test):

@@ -22,19 +22,15 @@ S = S0 * exp(-b * D(direction)), so the volumes differ like a real acquisition.
 """
 
 import argparse
-import datetime
 import json
 import math
 import os
 import struct
 import sys
 
-import pydicom
-from pydicom.dataset import FileDataset, FileMetaDataset
-from pydicom.uid import ExplicitVRLittleEndian, PYDICOM_IMPLEMENTATION_UID, generate_uid
+from pydicom.uid import generate_uid
 
-MR_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.4"
-_PYDICOM_3 = int(pydicom.__version__.split(".")[0]) >= 3
+import gen_study
 
 # Six non-collinear directions: the minimum for a diffusion tensor.
 DEFAULT_DIRECTIONS = [
@@ -81,42 +77,18 @@ def _slice_pixels(rows, columns, slice_index, b, direction):
     return struct.pack("<%dH" % len(values), *values)
 
 
-def _save(ds, path):
-    """Write a conformant Part-10 file whatever pydicom major version is installed."""
-    if _PYDICOM_3:
-        ds.save_as(path, enforce_file_format=True)
-    else:
-        ds.save_as(path, write_like_original=False)
-
-
 def _base_dataset(study_uid, series_uid, series_number, patient_name, patient_id,
                   manufacturer, rows, columns, slice_thickness):
-    meta = FileMetaDataset()
-    meta.MediaStorageSOPClassUID = MR_IMAGE_STORAGE
-    meta.TransferSyntaxUID = ExplicitVRLittleEndian
-    meta.ImplementationClassUID = PYDICOM_IMPLEMENTATION_UID
-    ds = FileDataset(None, {}, file_meta=meta, preamble=b"\0" * 128)
-    if not _PYDICOM_3:  # pydicom 2.x needs the encoding on the dataset itself
-        ds.is_little_endian = True
-        ds.is_implicit_VR = False
-    now = datetime.datetime.now()
-    ds.SOPClassUID = MR_IMAGE_STORAGE
+    """gen_study's MR dataset with what a diffusion acquisition adds or differs in."""
+    ds = gen_study.base_dataset(study_uid, "MR", patient_name, patient_id, None,
+                                "ACC" + study_uid[-6:], "Synthetic diffusion study")
     ds.ImageType = ["ORIGINAL", "PRIMARY", "M", "ND"]
-    ds.StudyDate = ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = now.strftime("%Y%m%d")
-    ds.StudyTime = ds.SeriesTime = now.strftime("%H%M%S")
-    ds.AccessionNumber = "ACC" + study_uid[-6:]
-    ds.Modality = "MR"
+    ds.SeriesDate = ds.AcquisitionDate = ds.ContentDate = ds.StudyDate
+    ds.SeriesTime = ds.StudyTime
     ds.Manufacturer = manufacturer
     ds.ManufacturerModelName = "Synthetic"
-    ds.InstitutionName = "Integration Test Hospital"
-    ds.ReferringPhysicianName = "Referrer^Rita"
-    ds.StudyDescription = "Synthetic diffusion study"
     ds.SeriesDescription = "DWI synthetic"
     ds.ProtocolName = "DWI_synthetic"
-    ds.PatientName = patient_name
-    ds.PatientID = patient_id
-    ds.PatientBirthDate = "19700101"
-    ds.PatientSex = "O"
     ds.ScanningSequence = "EP"
     ds.SequenceVariant = "SK"
     ds.MRAcquisitionType = "2D"
@@ -127,22 +99,15 @@ def _base_dataset(study_uid, series_uid, series_number, patient_name, patient_id
     ds.EchoNumbers = 1
     ds.MagneticFieldStrength = 3
     ds.FlipAngle = 90
-    ds.StudyInstanceUID = study_uid
     ds.SeriesInstanceUID = series_uid
-    ds.StudyID = "1"
     ds.SeriesNumber = series_number
     ds.FrameOfReferenceUID = generate_uid()
     ds.PositionReferenceIndicator = ""
     ds.PatientPosition = "HFS"
-    ds.ImageOrientationPatient = [1, 0, 0, 0, 1, 0]
     ds.PixelSpacing = [2, 2]
-    ds.SamplesPerPixel = 1
-    ds.PhotometricInterpretation = "MONOCHROME2"
     ds.Rows, ds.Columns = rows, columns
-    ds.BitsAllocated = 16
     ds.BitsStored = 16
     ds.HighBit = 15
-    ds.PixelRepresentation = 0
     if manufacturer.lower().startswith("philips"):
         # Philips' slice orientation: without it dcm2niix warns that it cannot validate
         # the gradient vectors.
@@ -199,7 +164,7 @@ def generate_diffusion(outdir, bvals=None, directions=None, slices=4, rows=32, c
             ds.PixelData = _slice_pixels(rows, columns, s, b, direction)
             ds["PixelData"].VR = "OW"
             path = os.path.join(outdir, "IM%05d.dcm" % number)
-            _save(ds, path)
+            gen_study.save_part10(ds, path)
             instances.append((path, sop_uid))
     return {"study_uid": study_uid, "series_uid": series_uid, "bvals": bvals,
             "bvecs": [list(v) for v in bvecs], "slices": slices, "outdir": outdir,

@@ -62,8 +62,8 @@ def _pixel_bytes(size_kb, seed):
     return rows, _COLUMNS, bytes(data)
 
 
-def _base_dataset(study_uid, modality, patient_name, patient_id, charset, accession, description):
-    """The elements shared by every instance of the study."""
+def base_dataset(study_uid, modality, patient_name, patient_id, charset, accession, description):
+    """The elements shared by every instance of the study (gen_diffusion builds on it too)."""
     sop_class = SOP_CLASS_BY_MODALITY.get(modality.upper(), SECONDARY_CAPTURE)
     meta = FileMetaDataset()
     meta.MediaStorageSOPClassUID = sop_class
@@ -107,7 +107,7 @@ def _base_dataset(study_uid, modality, patient_name, patient_id, charset, access
     return ds
 
 
-def _save(ds, path):
+def save_part10(ds, path):
     """Write a conformant Part-10 file whatever pydicom major version is installed."""
     if _PYDICOM_3:
         ds.save_as(path, enforce_file_format=True)
@@ -126,7 +126,7 @@ def generate_study(outdir, series=1, instances=10, patient_name="Test^Patient",
     patient_id = patient_id or "PID-" + study_uid[-8:]
     accession_number = accession_number or "ACC" + study_uid[-6:]
     description = study_description or "Synthetic %s study" % modality.upper()
-    ds = _base_dataset(study_uid, modality, patient_name, patient_id, charset,
+    ds = base_dataset(study_uid, modality, patient_name, patient_id, charset,
                        accession_number, description)
     rows, columns, pixels = _pixel_bytes(size_kb, seed)
     ds.Rows, ds.Columns = rows, columns
@@ -152,7 +152,7 @@ def generate_study(outdir, series=1, instances=10, patient_name="Test^Patient",
             ds.ImagePositionPatient = [0, 0, instance_number]
             ds.SliceLocation = instance_number
             path = os.path.join(series_dir, "IM%05d.dcm" % instance_number)
-            _save(ds, path)
+            save_part10(ds, path)
             result["instances"].append((path, sop_uid))
     return result
 

@@ -4,7 +4,6 @@ after a study fails. Orthanc asks the plugin to refresh its metrics on each scra
 
 import math
 import re
-import tempfile
 import unittest
 
 import cloudtest
@@ -38,30 +37,10 @@ def stored_bytes(orthanc, study_id):
     return len(instances), total
 
 
-class MetricsTest(unittest.TestCase):
+class MetricsTest(cloudtest.SharedServersTestCase):
     """The tests run in name order: test_1 sees two sent studies, test_2 adds a failure."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp = tempfile.TemporaryDirectory(prefix="cloud-metrics-")
-        cls.sim = harness.Simulator()
-        cls.sim.start()
-        try:
-            cls.orthanc = harness.Orthanc(cloud_ingest=cloudtest.ingest_section(cls.sim),
-                                          stable_age=1, extra={"MetricsEnabled": True})
-            cls.orthanc.start()
-        except BaseException:
-            cls.sim.close()
-            cls.tmp.cleanup()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.orthanc.close()
-        finally:
-            cls.sim.close()
-            cls.tmp.cleanup()
+    orthanc_options = {"stable_age": 1, "extra": {"MetricsEnabled": True}}
 
     def assert_close(self, expected, actual, name):
         # Orthanc keeps metrics as 32-bit floats.
@@ -69,7 +48,7 @@ class MetricsTest(unittest.TestCase):
                         "%s: expected %r, got %r" % (name, expected, actual))
 
     def upload(self, name, **kwargs):
-        study = cloudtest.generate(self.tmp.name, name, series=1, **kwargs)
+        study = cloudtest.generate(self.tmp, name, series=1, **kwargs)
         for path, _ in study["instances"]:
             self.orthanc.upload_instance(path)
         return study

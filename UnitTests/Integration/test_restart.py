@@ -129,6 +129,47 @@ class RestartTest(unittest.TestCase):
             cloudtest.assert_complete_in_one_batch(self, orthanc, sim, uid, 6)
             self.assertEqual(6, entry["instances_sent"])
 
+    def test_a_crash_after_a_quiet_spell_does_not_look_at_sent_studies_again(self):
+        # While running, the plugin follows /changes and moves the point the start-up scan
+        # begins at past studies it has accounted for; after a crash only newer changes are
+        # scanned (before, every study since the previous start was looked up again).
+        sim, orthanc = self.start_servers(ChangesPollInterval=1)
+        uids = [self.send_study("quiet%d" % i, 3)["study_uid"] for i in range(3)]
+        with cloudtest.explained(orthanc, sim, uids):
+            ids = [cloudtest.wait_until_sent(orthanc, uid)["orthanc_id"] for uid in uids]
+            last = orthanc.get("/changes?last")["Last"]
+            # The cursor waits 10 s after a StableStudy (until OnChange surely recorded it).
+            orthanc.wait_for(lambda: orthanc.get("/cloud-ingest/status")["changes_cursor"] >= last,
+                             timeout=40, interval=0.5, message="the changes cursor to catch up")
+            queued = {i: [h["event"] for h in cloudtest.plugin_entry(orthanc, i)["history"]]
+                      .count("queued") for i in ids}
+            orthanc.kill9()
+            orthanc.restart()
+            time.sleep(3)  # the catch-up scan runs right after the start
+            self.assertNotIn("queued to catch up", orthanc.log_text())
+            for i in ids:
+                history = [h["event"] for h in cloudtest.plugin_entry(orthanc, i)["history"]]
+                self.assertEqual(queued[i], history.count("queued"), history)
+            for uid in uids:
+                cloudtest.assert_complete_in_one_batch(self, orthanc, sim, uid, 3)
+
+    def test_with_auto_send_off_a_restart_sends_nothing_on_its_own(self):
+        sim, orthanc = self.start_servers(AutoSend=False)
+        study = self.send_study("kept", 3)
+        uid = study["study_uid"]
+        time.sleep(0.5)
+        orthanc.kill9()  # before StableStudy: the catch-up scan will see the study
+        orthanc.restart()
+        time.sleep(4)  # past StableAge and the start-up scan
+        self.assertNotIn(uid, sim.studies())
+        self.assertNotIn("queued to catch up", orthanc.log_text())
+        study_id = cloudtest.orthanc_study_id(orthanc, uid)
+        self.assertIsNone(cloudtest.plugin_entry(orthanc, study_id))
+        # A manual send still works.
+        orthanc.post("/cloud-ingest/studies/%s/send" % study_id, {})
+        cloudtest.wait_until_sent(orthanc, uid)
+        cloudtest.assert_complete_in_one_batch(self, orthanc, sim, uid, 3)
+
     def test_repeated_kills_while_several_studies_are_sent(self):
         sim, orthanc = self.start_servers(Concurrency=2, StudyRetryDelay=1)
         sim.faults({"endpoint": "put", "delay_ms": 300, "count": 100000})  # sends take seconds

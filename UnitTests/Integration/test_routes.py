@@ -7,7 +7,6 @@ import datetime
 import hashlib
 import json
 import re
-import tempfile
 import time
 import unittest
 import uuid
@@ -38,39 +37,22 @@ def instance_sizes(orthanc, study_id):
     return sizes
 
 
-class RoutesTest(unittest.TestCase):
+class RoutesTest(cloudtest.SharedServersTestCase):
     """One simulator and one Orthanc for the class; two studies are sent before any test."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.tmp_holder = tempfile.TemporaryDirectory(prefix="cloud-routes-")
-        cls.sim = harness.Simulator()
-        cls.sim.start()
-        try:
-            cls.orthanc = harness.Orthanc(cloud_ingest=cloudtest.ingest_section(cls.sim),
-                                          stable_age=1)
-            cls.orthanc.start()
-            cls.study_a = cls._send_study("a", instances=3)
-            cls.study_b = cls._send_study("b", instances=2)
-            # What the plugin reports while exactly these two studies were sent.
-            cls.status_after_two = cls.orthanc.get("/cloud-ingest/status")
-        except BaseException:
-            cls.tearDownClass()
-            raise
+    orthanc_options = {"stable_age": 1}
 
     @classmethod
-    def tearDownClass(cls):
-        try:
-            if getattr(cls, "orthanc", None):
-                cls.orthanc.close()
-        finally:
-            cls.sim.close()
-            cls.tmp_holder.cleanup()
+    def prepare(cls):
+        cls.study_a = cls._send_study("a", instances=3)
+        cls.study_b = cls._send_study("b", instances=2)
+        # What the plugin reports while exactly these two studies were sent.
+        cls.status_after_two = cls.orthanc.get("/cloud-ingest/status")
 
     @classmethod
     def _send_study(cls, name, instances, size_kb=6):
         """Uploads a generated study through Orthanc's REST API and waits until it is sent."""
-        study = cloudtest.generate(cls.tmp_holder.name, name, series=1, instances=instances,
+        study = cloudtest.generate(cls.tmp, name, series=1, instances=instances,
                                    size_kb=size_kb, patient_name="Route^" + name.upper())
         for path, _ in study["instances"]:
             cls.orthanc.upload_instance(path)
@@ -337,7 +319,7 @@ class RoutesTest(unittest.TestCase):
     def test_cancel_a_sending_study_stops_its_uploads(self):
         self.wait_idle()
         total = 16
-        study = cloudtest.generate(self.tmp_holder.name, "slow", series=1, instances=total,
+        study = cloudtest.generate(self.tmp, "slow", series=1, instances=total,
                                    size_kb=4, patient_name="Slow^Cancel")
         # Every PUT waits 1.5 s in the simulator, so the study stays "sending" for a while.
         self.sim.faults({"endpoint": "put", "delay_ms": 1500, "count": 200})

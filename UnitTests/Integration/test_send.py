@@ -10,33 +10,12 @@ import cloudtest
 import harness
 
 
-class SendTest(unittest.TestCase):
+class SendTest(cloudtest.SharedServersTestCase):
     """One simulator and one Orthanc for the whole class; each test uses its own studies."""
 
-    @classmethod
-    def setUpClass(cls):
-        cls.sim = harness.Simulator()
-        cls.sim.start()
-        try:
-            cls.orthanc = harness.Orthanc(
-                cloud_ingest=cloudtest.ingest_section(
-                    cls.sim, OrderMetadata={"site": {"Value": "site-7"},
-                                            "performing": "PerformingPhysicianName"}),
-                stable_age=2)
-            cls.orthanc.start()
-        except BaseException:
-            cls.sim.close()
-            raise
-
-    @classmethod
-    def tearDownClass(cls):
-        try:
-            cls.orthanc.close()
-        finally:
-            cls.sim.close()
-        for server in (cls.orthanc, cls.sim):
-            if server.process is not None:
-                assert not harness.pid_alive(server.process.pid), "a server outlived its test"
+    ingest = {"OrderMetadata": {"site": {"Value": "site-7"},
+                                "performing": "PerformingPhysicianName"}}
+    orthanc_options = {"stable_age": 2}
 
     def test_storescu_study_arrives_complete_with_its_order_metadata(self):
         tmp = cloudtest.tmpdir(self)

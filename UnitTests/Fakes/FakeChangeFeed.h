@@ -1,0 +1,57 @@
+#pragma once
+// Orthanc's /changes log in memory: changes are appended with increasing
+// sequence numbers and read back in pages, as the REST route does.
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "Core/ChangeFeed.h"
+
+namespace CloudIngest {
+
+class FakeChangeFeed : public IChangeFeed {
+ public:
+  int64_t Add(const std::string& changeType, const std::string& studyId,
+              const std::string& resourceType = "Study") {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    Change change;
+    change.seq = ++lastSeq_;
+    change.changeType = changeType;
+    change.resourceType = resourceType;
+    change.id = studyId;
+    changes_.push_back(change);
+    return change.seq;
+  }
+
+  ChangesPage GetChanges(int64_t since, unsigned limit) override {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    ++pagesRead;
+    ChangesPage page;
+    page.last = since;
+    for (const auto& change : changes_) {
+      if (change.seq <= since) continue;
+      if (page.changes.size() == limit) {
+        page.done = false;
+        return page;
+      }
+      page.changes.push_back(change);
+      page.last = change.seq;
+    }
+    page.done = true;
+    return page;
+  }
+
+  int64_t LastSeq() override {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return lastSeq_;
+  }
+
+  int pagesRead = 0;
+
+ private:
+  std::mutex mutex_;
+  std::vector<Change> changes_;
+  int64_t lastSeq_ = 0;
+};
+
+}  // namespace CloudIngest
