@@ -97,7 +97,8 @@ void CloudIngestService::Start() {
 
 void CloudIngestService::FollowChanges() {
   try {
-    if (CatchUpScanner(*changes_, *queue_, *clock_, log_, config_.autoSend).Scan() > 0) scheduler_->Wake();
+    if (CatchUpScanner(*changes_, *queue_, *clock_, log_, config_.autoSend).Scan() > 0)
+      scheduler_->Wake();
   } catch (const std::exception& e) {
     // The cursor did not move: the next start scans the same changes again.
     log_.Error(std::string("CloudIngest: catching up on missed changes failed: ") + e.what());
