@@ -364,13 +364,13 @@ TEST_F(StudySenderTest, AFailedUrlRequestAheadIsAskedAgainInTurn) {
 TEST_F(StudySenderTest, AUrlAskedAheadThatWouldExpireSoonIsNotUsed) {
   config_.concurrency = 1;
   source_.AddStudy("s1", "1.2.840.1", 2);
-  cloud_.SetFault("upload", [](const HttpRequest& request,
-                               unsigned) -> std::optional<HttpResponse> {
-    const auto q = request.url.find("filename=");
-    const std::string name = request.url.substr(q + 9, request.url.find('&', q) - q - 9);
-    return FakeCloud::Json(200, R"({"url":"http://127.0.0.1:9/bucket/)" + name +
-                                    R"(?X-Amz-Signature=s","expires_in":0.2})");
-  });
+  cloud_.SetFault(
+      "upload", [](const HttpRequest& request, unsigned) -> std::optional<HttpResponse> {
+        const auto q = request.url.find("filename=");
+        const std::string name = request.url.substr(q + 9, request.url.find('&', q) - q - 9);
+        return FakeCloud::Json(200, R"({"url":"http://127.0.0.1:9/bucket/)" + name +
+                                        R"(?X-Amz-Signature=s","expires_in":0.2})");
+      });
   cloud_.SetFault("put", [](const HttpRequest&, unsigned index) -> std::optional<HttpResponse> {
     if (index == 0) std::this_thread::sleep_for(std::chrono::milliseconds(300));
     return std::nullopt;
