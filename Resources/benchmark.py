@@ -626,6 +626,7 @@ def main(argv=None):
     parser.add_argument("--skip-callgrind", action="store_true")
     parser.add_argument("--json", help="also write the results to this file")
     args = parser.parse_args(argv)
+    args.plugin = os.path.abspath(args.plugin)  # Orthanc resolves it from its own folder
     # SIGTERM (a test's time bound) unwinds like an exception, so every server is stopped.
     signal.signal(signal.SIGTERM, _terminated)
     repeats = args.repeats or (1 if args.smoke else 3)
