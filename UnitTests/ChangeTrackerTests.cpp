@@ -194,6 +194,38 @@ TEST_F(ChangesTest, AfterARestartOnlyUnaccountedStudiesAreScannedAgain) {
   EXPECT_FALSE(queue_->Get("done49").has_value());
 }
 
+TEST_F(ChangesTest, AScanAfterTheLogWasClearedStartsOverFromItsEnd) {
+  Scan();
+  for (int i = 0; i < 5; ++i) Receive("old" + std::to_string(i));
+  Scan();
+  feed_.Clear();  // sequence numbers start again, below the saved cursor
+  Receive("new");
+  EXPECT_EQ(0u, Scan());  // not the whole new log: that could be a whole archive
+  EXPECT_FALSE(queue_->Get("new").has_value());
+  EXPECT_EQ(feed_.LastSeq(), queue_->GetChangesCursor());
+  ASSERT_FALSE(log_.warnings.empty());
+  EXPECT_NE(std::string::npos, log_.warnings.back().find("log cleared or index replaced"));
+  // And from there on as usual.
+  Receive("later");
+  EXPECT_EQ(1u, Scan());
+  EXPECT_TRUE(queue_->Get("later").has_value());
+}
+
+TEST_F(ChangesTest, TrackerFollowsALogClearedWhileRunningFromItsEnd) {
+  Scan();
+  ChangeTracker tracker(feed_, *queue_, clock_, 10);
+  for (int i = 0; i < 5; ++i) Receive("old" + std::to_string(i));
+  tracker.Poll();
+  clock_.Advance(11);
+  ASSERT_EQ(feed_.LastSeq(), tracker.Poll());
+  feed_.Clear();
+  Receive("new");
+  EXPECT_EQ(feed_.LastSeq(), tracker.Poll());
+  const int64_t first = feed_.Add("NewStudy", "arriving");
+  clock_.Advance(60);
+  EXPECT_EQ(first - 1, tracker.Poll());  // followed again: the arriving study holds it
+}
+
 TEST_F(ChangesTest, TrackerNeverMovesTheCursorBack) {
   Scan();
   ChangeTracker tracker(feed_, *queue_, clock_, 10);

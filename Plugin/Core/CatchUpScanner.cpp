@@ -10,6 +10,16 @@ unsigned CatchUpScanner::Scan(unsigned maxChanges) {
     queue_.SetChangesCursor(feed_.LastSeq());
     return 0;
   }
+  if (const int64_t last = feed_.LastSeq(); last < cursor) {
+    // Orthanc's log of changes was cleared or its index replaced: scanning
+    // the new log from the start could resend a whole archive, so start
+    // over as on the first run.
+    log_.Warning("CloudIngest: Orthanc's /changes end at " + std::to_string(last) +
+                 ", before the saved cursor " + std::to_string(cursor) +
+                 " (log cleared or index replaced); following it from there");
+    queue_.SetChangesCursor(last);
+    return 0;
+  }
   std::set<std::string> studies;
   unsigned seen = 0;
   for (;;) {

@@ -40,6 +40,13 @@ int64_t ChangeTracker::SafeCursor(double now) {
 
 int64_t ChangeTracker::Poll(unsigned maxPages) {
   const double now = clock_.Now();
+  if (const int64_t last = feed_.LastSeq(); last < position_) {
+    // The log was cleared while running: follow the new one from its end.
+    position_ = saved_ = last;
+    unsettled_.clear();
+    settling_.clear();
+    queue_.SetChangesCursor(last);
+  }
   for (unsigned page = 0; page < maxPages; ++page) {
     const ChangesPage changes = feed_.GetChanges(position_, 1000);
     for (const auto& change : changes.changes) {

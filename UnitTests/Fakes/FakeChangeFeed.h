@@ -41,6 +41,13 @@ class FakeChangeFeed : public IChangeFeed {
     return page;
   }
 
+  // DELETE /changes, or a new Orthanc index: sequence numbers start again.
+  void Clear() {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    changes_.clear();
+    lastSeq_ = 0;
+  }
+
   int64_t LastSeq() override {
     const std::lock_guard<std::mutex> lock(mutex_);
     return lastSeq_;
