@@ -20,7 +20,7 @@ each measured --repeats times on fresh studies, the median reported. Then Orthan
 growth while the plugin sends 2 GB (4,000 x 512 KB), and the instructions per instance of the
 unit-level upload path (UnitTests/Bench/UploadPathBench under callgrind).
 
-    /usr/bin/python3 Resources/benchmark.py            # full run (about 10 minutes)
+    /usr/bin/python3 Resources/benchmark.py            # full run (about 15 minutes)
     /usr/bin/python3 Resources/benchmark.py --smoke    # small sizes, used by the test suite
     /usr/bin/python3 Resources/benchmark.py --workload a --concurrency 8
 
@@ -33,7 +33,6 @@ import argparse
 import concurrent.futures
 import contextlib
 import datetime
-import glob
 import json
 import os
 import platform
@@ -57,7 +56,6 @@ import harness  # noqa: E402
 
 DICOMWEB_PLUGIN = os.environ.get("ORTHANC_DICOMWEB_PLUGIN",
                                  "/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
-BENCH_SOURCE = os.path.join(REPO_ROOT, "UnitTests", "Bench", "UploadPathBench.cpp")
 MB = 1024 * 1024
 
 # name: (instances, size in KiB, plugin/limit target)
@@ -465,57 +463,30 @@ def _sanitized(path):
         return b"__asan_init" in f.read()
 
 
-def _usable(path):
-    """Built without sanitizers (valgrind cannot run those) and newer than every source and
-    header it is made of (a stale library with newer headers would not match)."""
-    if not os.path.exists(path) or _sanitized(path):
-        return False
-    sources = glob.glob(os.path.join(REPO_ROOT, "Plugin", "Core", "*")) + \
-        glob.glob(os.path.join(REPO_ROOT, "UnitTests", "Fakes", "*.h")) + [BENCH_SOURCE]
-    built = os.path.getmtime(path)
-    return all(os.path.getmtime(source) <= built for source in sources)
-
-
 def find_build_dir(args):
     for candidate in (os.environ.get("CLOUD_INGEST_BUILD_DIR"), os.path.dirname(args.plugin),
                       os.path.join(REPO_ROOT, "build")):
-        if candidate and os.path.isdir(candidate):
+        if candidate and os.path.isfile(os.path.join(candidate, "CMakeCache.txt")):
             yield candidate
 
 
-def bench_binary(args, workdir):
-    """The UploadPathBench executable: given, built by CMake, or compiled here (no sanitizer)."""
+def bench_binary(args):
+    """The UploadPathBench executable: given, or brought up to date by CMake in the plugin's
+    build folder (valgrind cannot run a sanitizer build)."""
     if args.bench_binary:
         return args.bench_binary, "given"
     for build in find_build_dir(args):
+        run = subprocess.run(["cmake", "--build", build, "--target", "UploadPathBench"],
+                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
+        if run.returncode != 0:
+            raise BenchmarkFailure("cannot build UploadPathBench in %s:\n%s" % (
+                build, run.stdout.decode("utf-8", "replace")[-3000:]))
         exe = os.path.join(build, "UploadPathBench")
-        if os.access(exe, os.X_OK) and _usable(exe):
-            return exe, "built by CMake"
-    flags = ["-std=c++17", "-O2", "-g", "-I", os.path.join(REPO_ROOT, "Plugin"),
-             "-I", os.path.join(REPO_ROOT, "UnitTests"), '-DCLOUD_INGEST_VERSION="bench"']
-    # The libraries CMakeLists.txt gives CloudIngestCore.
-    packages = ["jsoncpp", "sqlite3"] + [p for p in ("libzip",) if subprocess.run(
-        ["pkg-config", "--exists", p]).returncode == 0]
-    libs = subprocess.run(["pkg-config", "--libs"] + packages, stdout=subprocess.PIPE,
-                          check=True).stdout.decode().split() + ["-lcurl", "-lcrypto", "-pthread"]
-    core = None
-    for build in find_build_dir(args):
-        lib = os.path.join(build, "libCloudIngestCore.a")
-        if _usable(lib):
-            core, how = [lib], "compiled here against " + lib
-            break
-    if core is None:
-        core = sorted(glob.glob(os.path.join(REPO_ROOT, "Plugin", "Core", "*.cpp")))
-        how = "compiled here from Plugin/Core"
-    exe = os.path.join(workdir, "UploadPathBench")
-    cflags = subprocess.run(["pkg-config", "--cflags"] + packages, stdout=subprocess.PIPE,
-                            check=True).stdout.decode().split()
-    run = subprocess.run(["g++"] + flags + cflags + [BENCH_SOURCE] + core + libs + ["-o", exe],
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=900)
-    if run.returncode != 0:
-        raise BenchmarkFailure("cannot build UploadPathBench:\n"
-                               + run.stdout.decode("utf-8", "replace")[-3000:])
-    return exe, how
+        if _sanitized(exe):
+            raise BenchmarkFailure("%s is built with sanitizers, which valgrind cannot run; "
+                                   "use a plain build or --bench-binary" % exe)
+        return exe, "built by CMake in " + build
+    raise BenchmarkFailure("no CMake build folder (set CLOUD_INGEST_BUILD_DIR or --bench-binary)")
 
 
 def callgrind_ir(exe, instances, workdir):
@@ -536,7 +507,7 @@ def callgrind_ir(exe, instances, workdir):
 def measure_callgrind(args, workdir, counts):
     if not shutil.which("valgrind"):
         raise BenchmarkFailure("valgrind is not installed (apt-get install valgrind)")
-    exe, how = bench_binary(args, workdir)
+    exe, how = bench_binary(args)
     n1, n2 = counts
     ir1, ir2 = callgrind_ir(exe, n1, workdir), callgrind_ir(exe, n2, workdir)
     return {"binary": how, "n1": n1, "n2": n2, "ir1": ir1, "ir2": ir2,

@@ -272,6 +272,21 @@ double SecondsSince(std::chrono::steady_clock::time_point start) {
   return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
 }
 
+// The stall/whole-request tests: Timeout 1 s.
+CurlSettings OneSecondTimeout() {
+  CurlSettings settings = FastSettings();
+  settings.timeout = 1;
+  return settings;
+}
+
+HttpRequest StreamedPut(const std::string& url, std::shared_ptr<IBodySource> body) {
+  HttpRequest put;
+  put.method = "PUT";
+  put.url = url;
+  put.bodySource = std::move(body);
+  return put;
+}
+
 std::string Pattern(size_t size) {
   std::string data(size, '\0');
   for (size_t i = 0; i < size; ++i) data[i] = static_cast<char>((i * 131 + 7) % 251);
@@ -545,13 +560,8 @@ TEST(CurlHttpClient, StreamedUploadMayOutlastTheTimeoutWhileItMoves) {
   // cut off (and retried forever) as long as bytes keep flowing.
   TestServer server(
       [](const RawRequest& request) { return Send(200, std::to_string(request.body.size())); });
-  CurlSettings settings = FastSettings();
-  settings.timeout = 1;
-  CurlHttpClient client(settings);
-  HttpRequest put;
-  put.method = "PUT";
-  put.url = server.Url("/big.zip");
-  put.bodySource = std::make_shared<SlowSource>(25);
+  CurlHttpClient client(OneSecondTimeout());
+  const HttpRequest put = StreamedPut(server.Url("/big.zip"), std::make_shared<SlowSource>(25));
   const auto start = std::chrono::steady_clock::now();
   const HttpResponse response = client.Execute(put);
   EXPECT_EQ(200, response.status);
@@ -562,13 +572,9 @@ TEST(CurlHttpClient, StreamedUploadMayOutlastTheTimeoutWhileItMoves) {
 TEST(CurlHttpClient, StalledUploadIsATransportError) {
   // The body is taken but no answer comes: the stall bound applies.
   TestServer server([](const RawRequest&) { return Reply{Reply::Action::Hang, ""}; });
-  CurlSettings settings = FastSettings();
-  settings.timeout = 1;
-  CurlHttpClient client(settings);
-  HttpRequest put;
-  put.method = "PUT";
-  put.url = server.Url("/stuck?X-Amz-Signature=secret");
-  put.bodySource = std::make_shared<CountingSource>(Pattern(10'000));
+  CurlHttpClient client(OneSecondTimeout());
+  const HttpRequest put = StreamedPut(server.Url("/stuck?X-Amz-Signature=secret"),
+                                      std::make_shared<CountingSource>(Pattern(10'000)));
   const auto start = std::chrono::steady_clock::now();
   const std::string message = TransportErrorOf(client, put);
   const double elapsed = SecondsSince(start);
@@ -587,14 +593,10 @@ TEST(CurlHttpClient, ApiCallsKeepTheWholeRequestTimeoutAfterAnUpload) {
     reply.action = Reply::Action::Trickle;
     return reply;
   });
-  CurlSettings settings = FastSettings();
-  settings.timeout = 1;
-  CurlHttpClient client(settings);
-  HttpRequest put;
-  put.method = "PUT";
-  put.url = server.Url("/upload");
-  put.bodySource = std::make_shared<SlowSource>(15);
-  ASSERT_EQ(200, client.Execute(put).status);
+  CurlHttpClient client(OneSecondTimeout());
+  ASSERT_EQ(
+      200,
+      client.Execute(StreamedPut(server.Url("/upload"), std::make_shared<SlowSource>(15))).status);
 
   HttpRequest get;
   get.url = server.Url("/api");

@@ -354,14 +354,7 @@ void WriteZip(const std::string& zipPath,
 
 void HashBundle(const std::string& path, NiftiBundle& bundle,
                 const std::function<bool()>& shouldStop, const std::string& what) {
-  FileDigests digests;
-  try {
-    digests = HashFile(path, [&] { ThrowIfStopped(shouldStop, what); });
-  } catch (const ZipCancelled&) {
-    throw;
-  } catch (const std::runtime_error& e) {
-    throw ZipError(e.what());
-  }
+  const FileDigests digests = HashZipFile(path, [&] { ThrowIfStopped(shouldStop, what); });
   bundle.size = digests.size;
   bundle.md5Hex = digests.md5Hex;
   bundle.sha256Hex = digests.sha256Hex;

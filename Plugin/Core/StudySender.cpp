@@ -364,14 +364,14 @@ class StudySender::Attempt {
     std::exception_ptr firstError;
     std::mutex errorMutex;
     auto worker = [&] {
-      std::unique_ptr<UrlAhead> ahead;  // the URL of `index`, asked during the previous PUT
+      UrlAhead ahead;  // the URL of `index`, asked during the previous PUT
       size_t index = next.fetch_add(1);
       while (index < instances.size() && !abort.load()) {
         const size_t following = next.fetch_add(1);
-        std::unique_ptr<UrlAhead> nextAhead;
+        UrlAhead nextAhead;
         if (following < instances.size()) nextAhead = RequestUrlAhead(instances[following]);
         try {
-          UploadOne(instances[index], ahead.get());
+          UploadOne(instances[index], ahead);
         } catch (...) {
           std::lock_guard<std::mutex> lock(errorMutex);
           if (!firstError) firstError = std::current_exception();
@@ -392,53 +392,48 @@ class StudySender::Attempt {
 
   // A presigned URL asked for ahead, while the thread's previous PUT runs:
   // each thread then waits for one exchange per instance instead of two.
-  struct UrlAhead {
-    struct Issued {
-      UploadTarget target;
-      double at = 0;
-    };
-    UploadUrlRequest request;
-    std::future<std::optional<Issued>> issued;
+  // Empty (not valid) when none was asked; holds nullopt when asking failed.
+  struct IssuedUrl {
+    UploadTarget target;
+    double at = 0;
   };
+  using UrlAhead = std::future<std::optional<IssuedUrl>>;
 
   UploadUrlRequest UrlRequestFor(const InstanceInfo& instance, uint64_t size) const {
     return {record_.orderId, instance.sopInstanceUid + ".dcm", "application/dicom",
             record_.studyInstanceUid, size};
   }
 
-  // Null when no thread could be started; the URL is then asked in turn.
-  std::unique_ptr<UrlAhead> RequestUrlAhead(const InstanceInfo& instance) {
-    auto ahead = std::make_unique<UrlAhead>();
-    ahead->request = UrlRequestFor(instance, instance.size);
+  // Asked with the size Orthanc listed; empty when no thread could be started
+  // (the URL is then asked in turn).
+  UrlAhead RequestUrlAhead(const InstanceInfo& instance) {
     try {
-      ahead->issued =
-          std::async(std::launch::async,
-                     [this, request = ahead->request,
-                      sop = instance.sopInstanceUid]() -> std::optional<UrlAhead::Issued> {
-                       try {
-                         UploadTarget target = d_.client.RequestUploadUrl(request);
-                         AuditUrlIssued(target, request, sop, "");
-                         return UrlAhead::Issued{std::move(target), Now()};
-                       } catch (const std::exception&) {
-                         return std::nullopt;  // asked again in turn, with retries and reporting
-                       }
-                     });
+      return std::async(std::launch::async,
+                        [this, request = UrlRequestFor(instance, instance.size),
+                         sop = instance.sopInstanceUid]() -> std::optional<IssuedUrl> {
+                          try {
+                            UploadTarget target = d_.client.RequestUploadUrl(request);
+                            AuditUrlIssued(target, request, sop, "");
+                            return IssuedUrl{std::move(target), Now()};
+                          } catch (const std::exception&) {
+                            return std::nullopt;  // asked again in turn, with retries and reporting
+                          }
+                        });
     } catch (const std::system_error&) {
-      return nullptr;
+      return {};
     }
-    return ahead;
   }
 
-  void UploadOne(const InstanceInfo& instance, UrlAhead* ahead) {
+  void UploadOne(const InstanceInfo& instance, UrlAhead& ahead) {
     if (d_.stop.Stopped() || Cancelled()) throw Interrupted();
     auto body = std::make_shared<StringBodySource>(d_.source.ReadInstance(instance.orthancId));
     const std::string md5 = Md5Hex(body->Data());
     const std::string sha256 = Sha256Hex(body->Data());
     const uint64_t size = body->Size();
     std::optional<UploadTarget> prefetched;
-    if (ahead != nullptr) {
-      if (auto issued = ahead->issued.get();
-          issued && ahead->request.size == size &&  // asked with the size Orthanc listed
+    if (ahead.valid()) {
+      if (auto issued = ahead.get();
+          issued && instance.size == size &&  // asked with the size Orthanc listed
           Now() - issued->at < issued->target.expiresIn / 2) {  // not about to expire
         prefetched = std::move(issued->target);
       }

@@ -145,18 +145,6 @@ void ThrowIfStopped(const std::function<bool()>& shouldStop, const std::string& 
   }
 }
 
-// Hashes the finished file; read errors are ZipErrors, a stop request ZipCancelled.
-FileDigests HashZip(const std::string& path, const std::function<bool()>& shouldStop,
-                    const std::string& studyId) {
-  try {
-    return HashFile(path, [&] { ThrowIfStopped(shouldStop, studyId); });
-  } catch (const ZipCancelled&) {
-    throw;
-  } catch (const std::runtime_error& e) {
-    throw ZipError(e.what());
-  }
-}
-
 std::string ZipErrorText(int code) {
   zip_error_t error;
   zip_error_init_with_code(&error, code);
@@ -272,7 +260,8 @@ StudyZip StudyZipper::Zip(const StudyInfo& study, const std::function<bool()>& s
   archive.release();  // zip_close() freed it
 
   ThrowIfStopped(shouldStop, study.orthancId);
-  const FileDigests digests = HashZip(file.Path(), shouldStop, study.orthancId);
+  const FileDigests digests =
+      HashZipFile(file.Path(), [&] { ThrowIfStopped(shouldStop, study.orthancId); });
 
   const std::string partPath = file.Path();
   try {
@@ -325,6 +314,16 @@ size_t StudyZipper::CleanStaleTempFiles(const std::string& directory) {
     }
   }
   return removed;
+}
+
+FileDigests HashZipFile(const std::string& path, const std::function<void()>& afterChunk) {
+  try {
+    return HashFile(path, afterChunk);
+  } catch (const ZipCancelled&) {
+    throw;
+  } catch (const std::runtime_error& e) {
+    throw ZipError(e.what());
+  }
 }
 
 }  // namespace CloudIngest

@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "Core/Hashes.h"
 #include "Core/StudySource.h"
 #include "Core/TempFile.h"
 
@@ -50,6 +51,10 @@ class ZipError : public std::runtime_error {
  public:
   explicit ZipError(const std::string& what) : std::runtime_error(what) {}
 };
+
+// HashFile for a finished ZIP: a read error is a ZipError; what `afterChunk`
+// throws (a ZipCancelled) passes through.
+FileDigests HashZipFile(const std::string& path, const std::function<void()>& afterChunk);
 
 class StudyZipper {
  public:

@@ -142,6 +142,11 @@ def plugin_entry(orthanc, study_id):
     return harness.decode_body(headers, body) if status == 200 else None
 
 
+def queued_count(entry):
+    """How many times the plugin's history says the study was queued."""
+    return sum(1 for h in entry.get("history", []) if h["event"] == "queued")
+
+
 def evidence(orthanc, sim, study_uids):
     """What the plugin and the simulator say, for a failure message (no secrets in either)."""
     parts = []

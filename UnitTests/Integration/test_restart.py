@@ -141,15 +141,14 @@ class RestartTest(unittest.TestCase):
             # The cursor waits 10 s after a StableStudy (until OnChange surely recorded it).
             orthanc.wait_for(lambda: orthanc.get("/cloud-ingest/status")["changes_cursor"] >= last,
                              timeout=40, interval=0.5, message="the changes cursor to catch up")
-            queued = {i: [h["event"] for h in cloudtest.plugin_entry(orthanc, i)["history"]]
-                      .count("queued") for i in ids}
+            queued = {i: cloudtest.queued_count(cloudtest.plugin_entry(orthanc, i)) for i in ids}
             orthanc.kill9()
             orthanc.restart()
             time.sleep(3)  # the catch-up scan runs right after the start
             self.assertNotIn("queued to catch up", orthanc.log_text())
             for i in ids:
-                history = [h["event"] for h in cloudtest.plugin_entry(orthanc, i)["history"]]
-                self.assertEqual(queued[i], history.count("queued"), history)
+                entry = cloudtest.plugin_entry(orthanc, i)
+                self.assertEqual(queued[i], cloudtest.queued_count(entry), entry["history"])
             for uid in uids:
                 cloudtest.assert_complete_in_one_batch(self, orthanc, sim, uid, 3)
 

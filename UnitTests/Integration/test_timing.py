@@ -18,16 +18,12 @@ OVERWRITE_WINDOW = 120
 
 # ----------------------------------------------------------------------------- helpers
 
-def queued_count(entry):
-    return sum(1 for h in entry.get("history", []) if h["event"] == "queued")
-
-
 def wait_requeued_and_settled(orthanc, study_id, queued_before, timeout=30):
     """Until the plugin took a new event for the study (a "queued" entry more in its history)
     and is done with it (state sent again); returns the entry."""
     def settled():
         entry = cloudtest.plugin_entry(orthanc, study_id)
-        return entry if (entry and queued_count(entry) > queued_before
+        return entry if (entry and cloudtest.queued_count(entry) > queued_before
                          and entry["state"] == "sent") else None
     return orthanc.wait_for(settled, timeout, 0.3, "the study taken again and settled")
 
@@ -165,7 +161,7 @@ class TimingTest(unittest.TestCase):
             study_id = first["orthanc_id"]
             self.wait_batch_closed(uid)
             before = sim.studies()[uid]
-            queued_before = queued_count(cloudtest.plugin_entry(orthanc, study_id))
+            queued_before = cloudtest.queued_count(cloudtest.plugin_entry(orthanc, study_id))
 
             self.send_part("late", "series2")
             entry = wait_requeued_and_settled(orthanc, study_id, queued_before)
@@ -200,8 +196,8 @@ class TimingTest(unittest.TestCase):
             # 1. The same files again: StableStudy fires again for an unchanged study.
             last_change = orthanc.get("/changes?last")["Last"]
             self.send_part("again", "")
-            wait_requeued_and_settled(orthanc, study_id,
-                                      queued_count(cloudtest.plugin_entry(orthanc, study_id)))
+            queued_before = cloudtest.queued_count(cloudtest.plugin_entry(orthanc, study_id))
+            wait_requeued_and_settled(orthanc, study_id, queued_before)
             changes = orthanc.get("/changes?since=%d&limit=1000" % last_change)["Changes"]
             self.assertIn("StableStudy", [c["ChangeType"] for c in changes])
             time.sleep(2)
@@ -212,7 +208,7 @@ class TimingTest(unittest.TestCase):
                              sum(1 for e in sim.events() if e.get("type") == "url_issued"))
 
             # 2. A restart: the catch-up scan looks at the study again.
-            queued_before = queued_count(cloudtest.plugin_entry(orthanc, study_id))
+            queued_before = cloudtest.queued_count(cloudtest.plugin_entry(orthanc, study_id))
             orthanc.restart()
             with contextlib.suppress(TimeoutError):  # the scan may skip it: fine, if not sent
                 wait_requeued_and_settled(orthanc, study_id, queued_before, timeout=10)

@@ -134,7 +134,7 @@ async function proxyPut(sim, req, res, url) {
       url: pathOnly,
       bytes: received,
       md5: streamedMd5,
-      etag: String(up.headers.etag || '').replace(/"/g, ''),
+      etag: storedMd5,
       ...summary,
     });
   } else {
