@@ -178,7 +178,13 @@ class RestartTest(unittest.TestCase):
         with cloudtest.explained(orthanc, sim, uids):
             harness.storescu(orthanc.dicom_port, [os.path.join(self.tmp, "k%d" % i)
                                                   for i in range(6)])
-            for pause in (2.0, 3.1, 1.7, 2.6):  # four crashes at arbitrary points
+            # The first crash surely cuts a send short (a PUT is in flight), the next three
+            # land at arbitrary points.
+            cloudtest.wait_for_event(sim, cloudtest.fault_hit("put"), timeout=60,
+                                     message="a PUT under way")
+            orthanc.kill9()
+            orthanc.restart()
+            for pause in (3.1, 1.7, 2.6):
                 time.sleep(pause)
                 orthanc.kill9()
                 orthanc.restart()
