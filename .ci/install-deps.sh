@@ -12,6 +12,8 @@ PKGS=(
   libgtest-dev libgmock-dev libsqlite3-dev libzip-dev
   clang clang-format libclang-rt-14-dev orthanc-dicomweb valgrind dcm2niix binutils
   chromium curl ca-certificates procps
+  postgresql libpq-dev orthanc-postgresql
+  rsyslog rsyslog-gnutls openssl
 )
 # Node.js: keep a preinstalled one (e.g. NodeSource 20); otherwise Debian's
 # npm, which then brings Node 20 (the simulator's store needs it) below.

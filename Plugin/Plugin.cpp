@@ -9,7 +9,9 @@
 #include "Sdk/Embedded.h"
 #include "Sdk/Metrics.h"
 #include "Sdk/OrthancChangeFeed.h"
+#include "Sdk/OrthancDeidentifier.h"
 #include "Sdk/OrthancLogger.h"
+#include "Sdk/OrthancSendJobs.h"
 #include "Sdk/OrthancStudySource.h"
 #include "Sdk/PluginConfiguration.h"
 #include "Sdk/RestAdapter.h"
@@ -25,6 +27,8 @@ struct PluginState {
   std::unique_ptr<Sdk::OrthancLogger> log;
   std::unique_ptr<Sdk::OrthancStudySource> source;
   std::unique_ptr<Sdk::OrthancChangeFeed> changes;
+  std::unique_ptr<Sdk::OrthancDeidentifier> deidentifier;
+  std::unique_ptr<Sdk::OrthancSendJobs> jobs;   // outlives the service's workers
   std::unique_ptr<CloudIngestService> service;  // null when disabled
   std::unique_ptr<RestApi> rest;
 };
@@ -68,9 +72,11 @@ OrthancPluginErrorCode OnChange(OrthancPluginChangeType changeType, OrthancPlugi
         plugin->service->OnStableStudy(resourceId);  // one durable insert, then return
         break;
       case OrthancPluginChangeType_OrthancStarted:
+        plugin->jobs->Start();
         plugin->service->Start();
         break;
       case OrthancPluginChangeType_OrthancStopped:
+        plugin->jobs->Stop();  // no REST call into a stopping Orthanc
         plugin->service->Stop();
         break;
       default:
@@ -105,14 +111,29 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   plugin = std::make_unique<PluginState>();
   plugin->context = context;
   plugin->log = std::make_unique<Sdk::OrthancLogger>(context);
+  PermissionSettings permissions;
   try {
     Configuration config = Sdk::ReadConfiguration(context);
+    permissions = config.permissions;
+    if (!permissions.configured) {
+      plugin->log->Warning(
+          "CloudIngest: no CloudIngest.Permissions, so every user Orthanc lets in may do "
+          "everything on /cloud-ingest/");
+    }
     if (config.enable) {
       plugin->source = std::make_unique<Sdk::OrthancStudySource>(
           context, Sdk::ReadGlobalBool(context, "StorageCompression", false));
       plugin->changes = std::make_unique<Sdk::OrthancChangeFeed>(context);
-      plugin->service = std::make_unique<CloudIngestService>(std::move(config), *plugin->source,
-                                                             *plugin->log, plugin->changes.get());
+      plugin->deidentifier = std::make_unique<Sdk::OrthancDeidentifier>(context);
+      plugin->service = std::make_unique<CloudIngestService>(
+          std::move(config), *plugin->source, *plugin->log, plugin->changes.get(), nullptr, nullptr,
+          plugin->deidentifier.get());
+      // A send's job cancelled in Orthanc's /jobs cancels the send.
+      plugin->jobs = std::make_unique<Sdk::OrthancSendJobs>(
+          context, *plugin->log, [](const std::string& orthancStudyId) {
+            if (plugin && plugin->service) plugin->service->Cancel(orthancStudyId);
+          });
+      plugin->service->SetSendObserver(&plugin->jobs->Observer());
       plugin->log->Warning("CloudIngest: sending stable studies to " +
                            plugin->service->Config().url + " (audit log " +
                            plugin->service->Config().auditLog + ")");
@@ -131,10 +152,12 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
     return -1;
   }
 
-  plugin->rest = std::make_unique<RestApi>(plugin->service.get(), Embedded::Resources());
+  plugin->rest =
+      std::make_unique<RestApi>(plugin->service.get(), Embedded::Resources(), permissions);
   OrthancPluginRegisterRestCallbackNoLock(context, "/cloud-ingest/app", OnAppRoot);
   OrthancPluginRegisterRestCallbackNoLock(context, "/cloud-ingest/index.html", OnIndexRedirect);
   OrthancPluginRegisterRestCallbackNoLock(context, "/cloud-ingest/(.*)", OnRest);
+  OrthancPluginRegisterIncomingHttpRequestFilter2(context, Sdk::FilterIncomingRequest);
   OrthancPluginRegisterOnChangeCallback(context, OnChange);
   OrthancPluginSetRootUri(context, "/cloud-ingest/app/index.html");  // linked from the Plugins page
   if (plugin->service) {
@@ -149,6 +172,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
 }
 
 ORTHANC_PLUGINS_API void OrthancPluginFinalize() {
+  if (plugin && plugin->jobs) plugin->jobs->Stop();
   if (plugin && plugin->service) plugin->service->Stop();
   plugin.reset();
 }

@@ -17,6 +17,7 @@
   var POLL_MAX = 90;  // follows a send for at most 3 minutes
 
   var shownStudy = null;  // the study whose page is on screen, or null
+  var can = null;  // what GET me allows ({view, send}), null until it answered
   var pollTimer = null;
   var pollsLeft = 0;
   var sequence = 0;  // answers to older requests are dropped
@@ -188,9 +189,43 @@
     });
   }
 
+  // The controls follow the user's role: no status line without "view", no
+  // button without "send" (a refused request would only be audited).
+  function ApplyRole() {
+    $('#cloud-ingest-send-item').toggle(!!(can && can.send));
+    $('#cloud-ingest-status-item').toggle(!!(can && can.view));
+  }
+
+  function LoadRole(then) {
+    if (can !== null) {
+      then();
+      return;
+    }
+    $.ajax({ url: BASE + 'me', dataType: 'json', cache: false })
+      .done(function (me) {
+        var list = (me && me.can) || [];
+        can = { view: list.indexOf('view') >= 0, send: list.indexOf('send') >= 0 };
+      })
+      .fail(function (xhr) {
+        // Refused: the user may do nothing here. Any other failure says nothing
+        // about the role: offer both, the plugin still decides.
+        var refused = xhr && xhr.status === 403;
+        can = { view: !refused, send: !refused };
+      })
+      .always(function () {
+        try {
+          ApplyRole();
+          then();
+        } catch (e) {
+          // never break the explorer
+        }
+      });
+  }
+
   function OnShow() {
     try {
       AddControls();
+      ApplyRole();
       StopPolling();
       shownStudy = StudyIdFromPage();
       if (shownStudy === null) {
@@ -198,7 +233,12 @@
         return;
       }
       SetStatus('Cloud: loading\u2026', 'pending');
-      RefreshStatus(shownStudy, false);
+      var id = shownStudy;
+      LoadRole(function () {
+        if (can.view && shownStudy === id) {
+          RefreshStatus(id, false);
+        }
+      });
     } catch (e) {
       // never break the explorer
     }

@@ -2,8 +2,8 @@
 
 #include <ctime>
 
-#include "Core/ApiResponses.h"
-#include "Core/IngestError.h"
+#include "Core/Cloud/ApiResponses.h"
+#include "Core/Cloud/IngestError.h"
 
 using namespace CloudIngest;
 
@@ -156,6 +156,40 @@ TEST(ParseUploadUrlResponse, ReadsExpiryAndHeaders) {
   EXPECT_EQ("AES256", target.headers.at("x-amz-server-side-encryption"));
   EXPECT_EQ("application/dicom", target.headers.at("Content-Type"));
   EXPECT_EQ("3", target.headers.at("x-count"));
+}
+
+TEST(ParseUploadUrlResponse, RefusesHeadersThatRedirectOrReframeThePut) {
+  for (const char* name :
+       {"Host", "host", "HOST", "Content-Length", "content-length", "Transfer-Encoding",
+        "Connection", "Expect", "TE", "te", "Upgrade", "Authorization", "Proxy-Authorization",
+        "proxy-connection", "Proxy-Anything"}) {
+    const std::string body = std::string(R"({"url":"https://bucket.example.com/k","headers":{")") +
+                             name + R"(":"other-bucket.example.com"}})";
+    const std::string message = PermanentMessage([&] { ParseUploadUrlResponse(body); });
+    EXPECT_NE(std::string::npos, message.find(std::string("header \"") + name + "\"")) << message;
+    EXPECT_NE(std::string::npos, message.find("may not be set")) << message;
+  }
+  // A reserved header among allowed ones is still refused.
+  PermanentMessage([] {
+    ParseUploadUrlResponse(
+        R"({"url":"https://b.example.com/k","headers":{"Content-Type":"application/dicom","Host":"x"}})");
+  });
+}
+
+TEST(ParseUploadUrlResponse, KeepsHeadersThatOnlyLookReserved) {
+  const UploadTarget target = ParseUploadUrlResponse(
+      R"({"url":"https://b.example.com/k","headers":{"X-Host":"a","Hosts":"b","Content-Length-Hint":"c","Proxy":"d","x-amz-meta-authorization":"e","Content-MD5":"f"}})");
+  EXPECT_EQ(6u, target.headers.size());
+}
+
+TEST(IsReservedUploadHeader, ListsTheFramingRoutingAndCredentialHeaders) {
+  EXPECT_TRUE(IsReservedUploadHeader("Host"));
+  EXPECT_TRUE(IsReservedUploadHeader("tRaNsFeR-eNcOdInG"));
+  EXPECT_TRUE(IsReservedUploadHeader("Proxy-Authenticate"));
+  EXPECT_FALSE(IsReservedUploadHeader("Proxy"));
+  EXPECT_FALSE(IsReservedUploadHeader("Content-Type"));
+  EXPECT_FALSE(IsReservedUploadHeader("x-amz-acl"));
+  EXPECT_FALSE(IsReservedUploadHeader(""));
 }
 
 TEST(ParseUploadUrlResponse, RefusesMalformedAnswersWithoutTheQuery) {

@@ -12,31 +12,16 @@
 #include <sstream>
 #include <thread>
 
-#include "Core/AuditLog.h"
+#include "Core/Audit/AuditLog.h"
+#include "Core/Time.h"
+#include "Fakes/TempDir.h"
 
 namespace CloudIngest {
 namespace {
 
 constexpr double kT0 = 1'700'000'000.123;  // 2023-11-14T22:13:20.123Z
 
-class AuditTempDir {
- public:
-  AuditTempDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "audit-test-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) {
-      throw std::runtime_error("mkdtemp failed");
-    }
-    path_ = pattern;
-  }
-  ~AuditTempDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  std::string File(const std::string& name) const { return path_ + "/" + name; }
-
- private:
-  std::string path_;
-};
+using AuditTempDir = Testing::TempDir;
 
 std::vector<std::string> ReadLines(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -152,7 +137,9 @@ TEST_F(AuditLogTest, WritesOneCompleteObjectPerLine) {
   EXPECT_EQ(v["attempt"].asInt(), 2);
   EXPECT_EQ(v["user"].asString(), "alice");
   EXPECT_EQ(v["detail"].asString(), "ETag matched");
-  EXPECT_EQ(v.size(), 13u);
+  EXPECT_EQ(v["seq"].asUInt64(), 1u);  // the chain's fields (AuditChainTests.cpp)
+  EXPECT_EQ(v["prev_sha256"].asString(), std::string(64, '0'));
+  EXPECT_EQ(v.size(), 15u);
 }
 
 TEST_F(AuditLogTest, OmitsUnsetFields) {
@@ -167,7 +154,8 @@ TEST_F(AuditLogTest, OmitsUnsetFields) {
   const auto lines = ReadLines(LogPath());
   ASSERT_EQ(lines.size(), 2u);
   const Json::Value first = ParseLine(lines[0]);
-  EXPECT_EQ(first.getMemberNames(), (std::vector<std::string>{"event", "time"}));
+  EXPECT_EQ(first.getMemberNames(),
+            (std::vector<std::string>{"event", "prev_sha256", "seq", "time"}));
   const Json::Value second = ParseLine(lines[1]);
   EXPECT_TRUE(second.isMember("bytes"));
   EXPECT_EQ(second["bytes"].asInt64(), 0);

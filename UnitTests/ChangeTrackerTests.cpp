@@ -1,13 +1,18 @@
 // CatchUpScanner (the start-up scan of /changes) and ChangeTracker (which
 // moves its cursor while the plugin runs), over the real SQLite queue.
 #include <gtest/gtest.h>
+#include <sqlite3.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <memory>
 
-#include "Core/CatchUpScanner.h"
-#include "Core/ChangeTracker.h"
+#include "Core/Orthanc/CatchUpScanner.h"
+#include "Core/Orthanc/ChangeTracker.h"
+#include "Core/Store/SqliteStudyStore.h"
+#include "Core/Time.h"
 #include "Fakes/FakeChangeFeed.h"
+#include "Fakes/FakeStudySource.h"
 
 namespace CloudIngest {
 namespace {
@@ -34,10 +39,10 @@ class ChangesTest : public ::testing::Test {
     std::filesystem::remove_all(dir_, ignored);
   }
 
-  // A fresh UploadQueue on the same file: what a restarted Orthanc sees.
+  // A fresh store on the same file: what a restarted Orthanc sees.
   void OpenQueue() {
     queue_.reset();
-    queue_ = std::make_unique<UploadQueue>(dir_ + "/queue.db");
+    queue_ = std::make_unique<SqliteStudyStore>(dir_ + "/queue.db");
   }
 
   // A study fully received and stable: NewStudy, `instances` x NewChildInstance, StableStudy.
@@ -52,11 +57,34 @@ class ChangesTest : public ::testing::Test {
 
   unsigned Scan() { return CatchUpScanner(feed_, *queue_, clock_, log_).Scan(); }
 
+  // Inserts of new studies fail, as on a full disk: a trigger in the real
+  // database, set through a second connection.
+  void FailNewStudies(bool fail) {
+    sqlite3* db = nullptr;
+    ASSERT_EQ(SQLITE_OK, sqlite3_open((dir_ + "/queue.db").c_str(), &db));
+    const char* sql = fail ? "CREATE TRIGGER fail_new_study BEFORE INSERT ON studies BEGIN "
+                             "SELECT RAISE(ABORT, 'injected: database or disk is full'); END;"
+                           : "DROP TRIGGER fail_new_study;";
+    EXPECT_EQ(SQLITE_OK, sqlite3_exec(db, sql, nullptr, nullptr, nullptr)) << sqlite3_errmsg(db);
+    sqlite3_close(db);
+  }
+
+  // What CloudIngestService::OnStableStudy does in Orthanc's change callback.
+  void OnStableStudy(const std::string& id, UnrecordedStudies& unrecorded) {
+    EnqueueRequest request;
+    request.orthancId = id;
+    try {
+      queue_->Enqueue(request, clock_.Now());
+    } catch (const DatabaseError&) {
+      unrecorded.Add(id);
+    }
+  }
+
   std::string dir_;
   FakeChangeFeed feed_;
   ManualClock clock_;
   SilentLogger log_;
-  std::unique_ptr<UploadQueue> queue_;
+  std::unique_ptr<StudyStore> queue_;
 };
 
 TEST_F(ChangesTest, FirstScanOnlySetsTheCursor) {
@@ -104,7 +132,7 @@ TEST_F(ChangesTest, WithAutoSendOffTheScanOnlyMovesTheCursor) {
 
 TEST_F(ChangesTest, TrackerMovesTheCursorPastAStableStudyOnceItSettled) {
   Scan();
-  ChangeTracker tracker(feed_, *queue_, clock_, 10);
+  ChangeTracker tracker(feed_, *queue_, clock_, nullptr, 10);
   Receive("a");
   const int64_t stable = feed_.LastSeq();
   // The StableStudy may not have reached OnChange yet: the cursor stops before it.
@@ -120,7 +148,7 @@ TEST_F(ChangesTest, TrackerMovesTheCursorPastAStableStudyOnceItSettled) {
 TEST_F(ChangesTest, AStudyStillReceivingHoldsTheCursorUntilItIsStable) {
   Scan();
   const int64_t start = queue_->GetChangesCursor();
-  ChangeTracker tracker(feed_, *queue_, clock_, 10);
+  ChangeTracker tracker(feed_, *queue_, clock_, nullptr, 10);
   const int64_t first = feed_.Add("NewStudy", "slow");
   feed_.Add("NewChildInstance", "slow");
   Receive("quick");
@@ -139,7 +167,7 @@ TEST_F(ChangesTest, AStudyStillReceivingHoldsTheCursorUntilItIsStable) {
 
 TEST_F(ChangesTest, NewInstancesAfterStabilityHoldTheCursorAgain) {
   Scan();
-  ChangeTracker tracker(feed_, *queue_, clock_, 10);
+  ChangeTracker tracker(feed_, *queue_, clock_, nullptr, 10);
   Receive("a");
   tracker.Poll();
   clock_.Advance(11);  // settling counts from when the tracker saw the change
@@ -152,7 +180,7 @@ TEST_F(ChangesTest, NewInstancesAfterStabilityHoldTheCursorAgain) {
 
 TEST_F(ChangesTest, ADeletedStudyNoLongerHoldsTheCursor) {
   Scan();
-  ChangeTracker tracker(feed_, *queue_, clock_, 10);
+  ChangeTracker tracker(feed_, *queue_, clock_, nullptr, 10);
   feed_.Add("NewStudy", "gone");
   feed_.Add("NewChildInstance", "gone");
   const int64_t deleted = feed_.Add("Deleted", "gone");
@@ -161,7 +189,7 @@ TEST_F(ChangesTest, ADeletedStudyNoLongerHoldsTheCursor) {
 
 TEST_F(ChangesTest, ReadsEveryPageOfABurst) {
   Scan();
-  ChangeTracker tracker(feed_, *queue_, clock_, 10);
+  ChangeTracker tracker(feed_, *queue_, clock_, nullptr, 10);
   for (int i = 0; i < 1200; ++i) Receive("s" + std::to_string(i), 1);
   clock_.Advance(11);
   const int pagesBefore = feed_.pagesRead;
@@ -176,7 +204,7 @@ TEST_F(ChangesTest, AfterARestartOnlyUnaccountedStudiesAreScannedAgain) {
   // The point of the tracker: a restart does not look up every study of the previous run.
   Scan();
   {
-    ChangeTracker tracker(feed_, *queue_, clock_, 10);
+    ChangeTracker tracker(feed_, *queue_, clock_, nullptr, 10);
     for (int i = 0; i < 50; ++i) Receive("done" + std::to_string(i));
     clock_.Advance(1);
     tracker.Poll();
@@ -213,7 +241,7 @@ TEST_F(ChangesTest, AScanAfterTheLogWasClearedStartsOverFromItsEnd) {
 
 TEST_F(ChangesTest, TrackerFollowsALogClearedWhileRunningFromItsEnd) {
   Scan();
-  ChangeTracker tracker(feed_, *queue_, clock_, 10);
+  ChangeTracker tracker(feed_, *queue_, clock_, nullptr, 10);
   for (int i = 0; i < 5; ++i) Receive("old" + std::to_string(i));
   tracker.Poll();
   clock_.Advance(11);
@@ -228,7 +256,7 @@ TEST_F(ChangesTest, TrackerFollowsALogClearedWhileRunningFromItsEnd) {
 
 TEST_F(ChangesTest, TrackerNeverMovesTheCursorBack) {
   Scan();
-  ChangeTracker tracker(feed_, *queue_, clock_, 10);
+  ChangeTracker tracker(feed_, *queue_, clock_, nullptr, 10);
   Receive("a");
   tracker.Poll();
   clock_.Advance(11);
@@ -237,6 +265,127 @@ TEST_F(ChangesTest, TrackerNeverMovesTheCursorBack) {
   feed_.Add("NewChildInstance", "a");
   EXPECT_GE(tracker.Poll(), first);
   EXPECT_GE(queue_->GetChangesCursor(), first);
+}
+
+TEST_F(ChangesTest, TrackerHoldsTheCursorBeforeAStableStudyWhoseInsertFailed) {
+  Scan();
+  UnrecordedStudies unrecorded;
+  ChangeTracker tracker(feed_, *queue_, clock_, &unrecorded, 10);
+  Receive("sent-before");
+  const int64_t before = feed_.LastSeq();
+  FailNewStudies(true);
+  Receive("lost");
+  OnStableStudy("lost", unrecorded);
+  ASSERT_TRUE(unrecorded.Contains("lost"));
+  ASSERT_FALSE(queue_->Get("lost").has_value());
+  tracker.Poll();  // sees both StableStudy changes; neither has settled yet
+  clock_.Advance(11);
+  // The disk is still full: the tracker cannot insert it and must not pass it.
+  EXPECT_THROW(tracker.Poll(), DatabaseError);
+  EXPECT_LE(queue_->GetChangesCursor(), before);
+
+  // Orthanc dies here; after the restart the catch-up scan still finds it.
+  FailNewStudies(false);
+  OpenQueue();
+  EXPECT_GE(Scan(), 1u);
+  ASSERT_TRUE(queue_->Get("lost").has_value());
+  EXPECT_EQ(StudyState::Queued, queue_->Get("lost")->state);
+}
+
+TEST_F(ChangesTest, TrackerInsertsAStableStudyWhoseInsertFailedOnceItCan) {
+  Scan();
+  UnrecordedStudies unrecorded;
+  ChangeTracker tracker(feed_, *queue_, clock_, &unrecorded, 10);
+  FailNewStudies(true);
+  Receive("lost");
+  OnStableStudy("lost", unrecorded);
+  FailNewStudies(false);
+  Receive("later");
+  OnStableStudy("later", unrecorded);
+  tracker.Poll();
+  clock_.Advance(11);
+  EXPECT_EQ(feed_.LastSeq(), tracker.Poll());
+  ASSERT_TRUE(queue_->Get("lost").has_value());
+  EXPECT_EQ(StudyState::Queued, queue_->Get("lost")->state);
+  EXPECT_EQ("auto", queue_->Get("lost")->trigger);
+  EXPECT_EQ(0u, unrecorded.Size());
+}
+
+TEST_F(ChangesTest, ADeletedStudyWhoseInsertFailedIsNotInsertedLater) {
+  Scan();
+  UnrecordedStudies unrecorded;
+  ChangeTracker tracker(feed_, *queue_, clock_, &unrecorded, 10);
+  FailNewStudies(true);
+  Receive("gone");
+  OnStableStudy("gone", unrecorded);
+  FailNewStudies(false);
+  tracker.Poll();
+  feed_.Add("Deleted", "gone");
+  clock_.Advance(11);
+  EXPECT_EQ(feed_.LastSeq(), tracker.Poll());
+  EXPECT_FALSE(queue_->Get("gone").has_value());
+  EXPECT_EQ(0u, unrecorded.Size());
+}
+
+// Orthanc's LastUpdate text for a time of the test clock.
+std::string OrthancTime(double unixSeconds) {
+  std::string iso = FormatIsoTime(unixSeconds);  // 2023-11-14T22:13:20.000Z
+  iso.erase(std::remove_if(iso.begin(), iso.end(), [](char c) { return c == '-' || c == ':'; }),
+            iso.end());
+  return iso.substr(0, 15);
+}
+
+TEST_F(ChangesTest, AStudyWhoseStableStudyNeverCameIsQueuedOnceQuietForStableAge) {
+  // Another node received it and was killed inside StableAge: no node fires
+  // StableStudy, and only the shared /changes and LastUpdate tell.
+  Scan();
+  Testing::FakeStudySource source;
+  source.AddStudy("orphan", "1.2.3", 2).lastUpdate = OrthancTime(clock_.Now());
+  StudyInfo& arriving = source.AddStudy("arriving", "1.2.4", 2);
+  arriving.lastUpdate = OrthancTime(clock_.Now());
+  ChangeTracker tracker(feed_, *queue_, clock_, nullptr, 10);
+  tracker.QueueQuietStudies(source, 60);
+  for (const char* id : {"orphan", "arriving"}) {
+    feed_.Add("NewStudy", id);
+    feed_.Add("NewChildInstance", id);
+  }
+  const int64_t before = feed_.LastSeq() - 4;
+  EXPECT_EQ(before, tracker.Poll());
+
+  clock_.Advance(65);  // not yet StableAge plus the settle time
+  EXPECT_EQ(before, tracker.Poll());
+  EXPECT_FALSE(queue_->Get("orphan").has_value());
+
+  clock_.Advance(10);
+  source.AddInstance("arriving");  // still receiving on a live node
+  arriving.lastUpdate = OrthancTime(clock_.Now() - 5);
+  tracker.Poll();
+  ASSERT_TRUE(queue_->Get("orphan").has_value());
+  EXPECT_EQ("catch-up", queue_->Get("orphan")->trigger);
+  EXPECT_FALSE(queue_->Get("arriving").has_value());
+  EXPECT_EQ(1u, tracker.UnsettledStudies());  // the cursor waits for "arriving"
+  EXPECT_LT(queue_->GetChangesCursor(), feed_.LastSeq());
+
+  // Its own StableStudy comes from the live node: settled as usual.
+  feed_.Add("StableStudy", "arriving");
+  clock_.Advance(11);
+  tracker.Poll();
+  clock_.Advance(11);
+  EXPECT_EQ(feed_.LastSeq(), tracker.Poll());
+  EXPECT_FALSE(queue_->Get("arriving").has_value());  // its node's callback queues it
+}
+
+TEST_F(ChangesTest, AQuietStudyDeletedMeanwhileIsDropped) {
+  Scan();
+  Testing::FakeStudySource source;
+  ChangeTracker tracker(feed_, *queue_, clock_, nullptr, 10);
+  tracker.QueueQuietStudies(source, 60);
+  feed_.Add("NewStudy", "deleted-on-disk");
+  feed_.Add("NewChildInstance", "deleted-on-disk");
+  tracker.Poll();
+  clock_.Advance(71);
+  EXPECT_EQ(feed_.LastSeq(), tracker.Poll());
+  EXPECT_FALSE(queue_->Get("deleted-on-disk").has_value());
 }
 
 }  // namespace

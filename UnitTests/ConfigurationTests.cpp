@@ -2,16 +2,21 @@
 #include <gtest/gtest.h>
 #include <json/reader.h>
 
+#include <cctype>
 #include <filesystem>
 #include <fstream>
 #include <map>
 #include <sstream>
 #include <string>
 
-#include "Core/Configuration.h"
+#include "Core/Configuration/Configuration.h"
+#include "Fakes/TestJson.h"
 
 namespace {
 
+using CloudIngest::Testing::ParseJson;
+
+using CloudIngest::ConcurrencyMode;
 using CloudIngest::ConfigurationError;
 using CloudIngest::LateInstancePolicy;
 using CloudIngest::OrthancDefaults;
@@ -19,17 +24,6 @@ using CloudIngest::ParseConfiguration;
 using CloudIngest::UploadMode;
 
 const char* const kSecret = "s3cr3t-Hunter2-DoNotPrint";
-
-Json::Value ParseJson(const std::string& text) {
-  Json::CharReaderBuilder builder;
-  Json::Value value;
-  std::string errors;
-  std::istringstream in(text);
-  if (!Json::parseFromStream(builder, in, &value, &errors)) {
-    throw std::runtime_error("bad JSON in test: " + errors);
-  }
-  return value;
-}
 
 Json::Value Minimal() {
   Json::Value section(Json::objectValue);
@@ -124,6 +118,7 @@ TEST(Configuration, MinimalSectionGetsDefaults) {
   EXPECT_TRUE(c.filters.callingAets.empty());
   EXPECT_TRUE(c.orderMetadata.empty());
   EXPECT_EQ(4u, c.concurrency);
+  EXPECT_EQ(256ull << 20, c.maxMemory);
   EXPECT_EQ(8u, c.retry.maxAttempts);
   EXPECT_DOUBLE_EQ(1.0, c.retry.baseDelay);
   EXPECT_DOUBLE_EQ(30.0, c.retry.maxDelay);
@@ -203,7 +198,8 @@ TEST(Configuration, EveryKeyIsParsed) {
     "StudyWorkers": 4,
     "MaxStudyAttempts": 5,
     "StudyRetryDelay": 15,
-    "ChangesPollInterval": 5
+    "ChangesPollInterval": 5,
+    "MaxMemory": 64
   })");
   const auto c = ParseConfiguration(section, Defaults());
   EXPECT_TRUE(c.enable);
@@ -254,6 +250,7 @@ TEST(Configuration, EveryKeyIsParsed) {
   EXPECT_EQ(5u, c.retry.maxStudyAttempts);
   EXPECT_DOUBLE_EQ(15.0, c.retry.studyRetryDelay);
   EXPECT_DOUBLE_EQ(5.0, c.changesPollInterval);
+  EXPECT_EQ(64ull << 20, c.maxMemory);
 }
 
 TEST(Configuration, AllowedUploadHostsDefaultsToTheHostOfUrl) {
@@ -290,9 +287,40 @@ TEST(Configuration, RetryMaxDelayDefaultFollowsALargerBaseDelay) {
 
 TEST(Configuration, ConcurrencyErrorReadsAsDocumented) {
   EXPECT_EQ(
-      "CloudIngest.Concurrency: expected a positive integer (1..64), found \"four\"; set it to a "
-      "number such as 4",
+      "CloudIngest.Concurrency: expected a positive integer (1..64) or \"auto\", found \"four\"; "
+      "set it to a number such as 4, or \"auto\"",
       ErrorFor(With(R"({"Concurrency": "four"})")));
+}
+
+TEST(Configuration, ConcurrencyAutoGrowsUpToMaxConcurrency) {
+  const auto fixed = ParseConfiguration(With(R"({"Concurrency": 6})"), Defaults());
+  EXPECT_EQ(ConcurrencyMode::Fixed, fixed.concurrencyMode);
+  EXPECT_EQ(6u, fixed.concurrency);
+  const auto automatic = ParseConfiguration(With(R"({"Concurrency": " Auto "})"), Defaults());
+  EXPECT_EQ(ConcurrencyMode::Auto, automatic.concurrencyMode);
+  EXPECT_EQ(4u, automatic.concurrency);  // the fewest
+  EXPECT_EQ(32u, automatic.maxConcurrency);
+  const auto capped =
+      ParseConfiguration(With(R"({"Concurrency": "auto", "MaxConcurrency": 12})"), Defaults());
+  EXPECT_EQ(12u, capped.maxConcurrency);
+  EXPECT_EQ(
+      "CloudIngest.MaxConcurrency: is only used with \"Concurrency\": \"auto\"; set Concurrency "
+      "to \"auto\" or remove MaxConcurrency",
+      ErrorFor(With(R"({"Concurrency": 8, "MaxConcurrency": 12})")));
+  EXPECT_TRUE(IsErrorFor(ErrorFor(With(R"({"Concurrency": "auto", "MaxConcurrency": 2})")),
+                         "MaxConcurrency"));
+  EXPECT_TRUE(IsErrorFor(ErrorFor(With(R"({"Concurrency": "auto", "MaxConcurrency": 65})")),
+                         "MaxConcurrency"));
+}
+
+TEST(Configuration, UploadModeAutoIsAcceptedAlsoInRules) {
+  const auto c = ParseConfiguration(With(R"({"UploadMode": "auto",
+               "UploadModeRules": [{"Modalities": ["MR"], "UploadMode": "Auto"}]})"),
+                                    Defaults());
+  EXPECT_EQ(UploadMode::Auto, c.uploadMode);
+  ASSERT_EQ(1u, c.uploadModeRules.size());
+  EXPECT_EQ(UploadMode::Auto, c.uploadModeRules[0].mode);
+  EXPECT_EQ("Auto", ToString(UploadMode::Auto));
 }
 
 TEST(Configuration, UnknownKeySuggestsTheClosestKnownKey) {
@@ -333,6 +361,21 @@ struct WrongType {
   const char* fragment;  // expected in the message
 };
 
+// Shown by gtest as the case's value instead of the struct's bytes.
+void PrintTo(const WrongType& p, std::ostream* os) {
+  *os << p.json;
+}
+
+// Readable test names: the key, then the case's index ("MaxMemory_20";
+// "AllowedUploadHosts[1]" at 28 is "AllowedUploadHosts_1__28").
+std::string WrongTypeName(const ::testing::TestParamInfo<WrongType>& info) {
+  std::string name = info.param.key;
+  for (char& c : name) {
+    if (!std::isalnum(static_cast<unsigned char>(c))) c = '_';
+  }
+  return name + "_" + std::to_string(info.index);
+}
+
 class ConfigurationWrongType : public ::testing::TestWithParam<WrongType> {};
 
 TEST_P(ConfigurationWrongType, NamesKeyExpectedTypeAndWhatWasFound) {
@@ -362,7 +405,7 @@ INSTANTIATE_TEST_SUITE_P(
         WrongType{"Database", R"({"Database": 2})", "expected a string, found 2"},
         WrongType{"LateInstances", R"({"LateInstances": false})", "expected a string, found false"},
         WrongType{"Concurrency", R"({"Concurrency": "4"})",
-                  "expected a positive integer (1..64), found \"4\""},
+                  "expected a positive integer (1..64) or \"auto\", found \"4\""},
         WrongType{"MaxAttempts", R"({"MaxAttempts": true})", "expected a positive integer"},
         WrongType{"RetryBaseDelay", R"({"RetryBaseDelay": "1"})",
                   "expected a number of seconds greater than 0"},
@@ -381,7 +424,8 @@ INSTANTIATE_TEST_SUITE_P(
         WrongType{"AllowedUploadHosts", R"({"AllowedUploadHosts": "uploads.example.com"})",
                   "expected an array of strings, found \"uploads.example.com\""},
         WrongType{"AllowedUploadHosts[1]", R"({"AllowedUploadHosts": ["a.example.com", 7]})",
-                  "expected a string, found 7"}));
+                  "expected a string, found 7"}),
+    WrongTypeName);
 
 class ConfigurationOutOfRange : public ::testing::TestWithParam<WrongType> {};
 
@@ -414,7 +458,10 @@ INSTANTIATE_TEST_SUITE_P(
         WrongType{"MaxStudyAttempts", R"({"MaxStudyAttempts": 0})", "found 0"},
         WrongType{"StudyRetryDelay", R"({"StudyRetryDelay": 1e9})", "at most 86400"},
         WrongType{"ChangesPollInterval", R"({"ChangesPollInterval": 0})", "greater than 0"},
-        WrongType{"ChangesPollInterval", R"({"ChangesPollInterval": 7200})", "at most 3600"}));
+        WrongType{"ChangesPollInterval", R"({"ChangesPollInterval": 7200})", "at most 3600"},
+        WrongType{"MaxMemory", R"({"MaxMemory": 8})", "(16..1048576), found 8"},
+        WrongType{"MaxMemory", R"({"MaxMemory": "256 MB"})", "found \"256 MB\""}),
+    WrongTypeName);
 
 TEST(Configuration, LongValuesAreShortenedInMessages) {
   Json::Value section = Minimal();
@@ -449,8 +496,8 @@ TEST(Configuration, EmptyRequiredValuesPointAtUnsetEnvironmentVariables) {
 TEST(Configuration, BadEnumsListTheAllowedValues) {
   std::string message = ErrorFor(With(R"({"UploadMode": "Dicomweb"})"));
   EXPECT_TRUE(IsErrorFor(message, "UploadMode"));
-  EXPECT_TRUE(
-      Contains(message, "expected \"Instances\" or \"Zip\" or \"Nifti\", found \"Dicomweb\""))
+  EXPECT_TRUE(Contains(
+      message, "expected \"Instances\" or \"Zip\" or \"Nifti\" or \"Auto\", found \"Dicomweb\""))
       << message;
 
   message = ErrorFor(With(R"({"TokenMethod": "PUT"})"));
@@ -475,6 +522,19 @@ TEST(Configuration, EmptyAllowedUploadHostsIsRejected) {
   const std::string message = ErrorFor(With(R"({"AllowedUploadHosts": []})"));
   EXPECT_TRUE(IsErrorFor(message, "AllowedUploadHosts"));
   EXPECT_TRUE(Contains(message, "every upload URL would be refused")) << message;
+}
+
+TEST(Configuration, AllowInsecureUploadsIsOffByDefaultAndABool) {
+  EXPECT_FALSE(ParseConfiguration(Minimal(), Defaults()).allowInsecureUploads);
+  EXPECT_TRUE(ParseConfiguration(With(R"({"AllowInsecureUploads": true})"), Defaults())
+                  .allowInsecureUploads);
+  EXPECT_FALSE(ParseConfiguration(With(R"({"AllowInsecureUploads": false})"), Defaults())
+                   .allowInsecureUploads);
+  const std::string message = ErrorFor(With(R"({"AllowInsecureUploads": "yes"})"));
+  EXPECT_TRUE(IsErrorFor(message, "AllowInsecureUploads")) << message;
+  EXPECT_TRUE(Contains(message, "expected true or false, found \"yes\"")) << message;
+  const std::string typo = ErrorFor(With(R"({"AllowInsecureUpload": true})"));
+  EXPECT_TRUE(Contains(typo, "did you mean 'AllowInsecureUploads'")) << typo;
 }
 
 TEST(Configuration, AllowedUploadHostsMustBeHostNames) {
@@ -781,7 +841,10 @@ TEST(ConfigurationExamples, FullStatesEveryKeyWithItsDefault) {
                           "StudyWorkers",
                           "MaxStudyAttempts",
                           "StudyRetryDelay",
-                          "ChangesPollInterval"}) {
+                          "ChangesPollInterval",
+                          "MaxMemory",
+                          "MaxSendRate",
+                          "QueueStalledAfter"}) {
     EXPECT_TRUE(full.isMember(key)) << key;
   }
   // Orthanc's own defaults on Debian, as the plugin would receive them.
@@ -799,6 +862,8 @@ TEST(ConfigurationExamples, FullStatesEveryKeyWithItsDefault) {
   EXPECT_EQ(b.tokenUrl, a.tokenUrl);
   EXPECT_EQ(b.tokenMethod, a.tokenMethod);
   EXPECT_EQ(b.scope, a.scope);
+  EXPECT_EQ(b.maxSendRate, a.maxSendRate);
+  EXPECT_EQ(b.queueStalledAfter, a.queueStalledAfter);
   EXPECT_EQ(b.autoSend, a.autoSend);
   EXPECT_EQ(b.uploadMode, a.uploadMode);
   EXPECT_EQ(b.filters.modalities, a.filters.modalities);
@@ -816,6 +881,7 @@ TEST(ConfigurationExamples, FullStatesEveryKeyWithItsDefault) {
   EXPECT_EQ(b.httpsCaCertificates, a.httpsCaCertificates);
   EXPECT_EQ(b.httpProxy, a.httpProxy);
   EXPECT_EQ(b.allowedUploadHosts, a.allowedUploadHosts);
+  EXPECT_EQ(b.allowInsecureUploads, a.allowInsecureUploads);
   EXPECT_EQ(b.auditLog, a.auditLog);
   EXPECT_EQ(b.database, a.database);
   for (const auto& [x, y] : {std::pair{&a.newOrder, &b.newOrder}, std::pair{&a.upload, &b.upload},
@@ -858,4 +924,260 @@ TEST(Configuration, NiftiModeAndItsKeys) {
     EXPECT_EQ(0u, std::string(e.what()).find("CloudIngest.UploadModeRules[1].UploadMode: "))
         << e.what();
   }
+}
+
+// ---- Operations: SendWindows, MaxSendRate, Webhooks, QueueStalledAfter
+
+namespace {
+
+using CloudIngest::Configuration;
+
+Configuration Parsed(const std::string& json) {
+  return ParseConfiguration(With(json), Defaults());
+}
+
+}  // namespace
+
+// ---- Permissions, AuditKey, NodeName, AuditSyslog
+
+namespace {
+
+OrthancDefaults WithAuthentication() {
+  OrthancDefaults defaults = Defaults();
+  defaults.authenticationEnabled = true;
+  defaults.hostName = "host-1";
+  defaults.httpPort = 8042;
+  return defaults;
+}
+
+std::string SecurityErrorFor(const Json::Value& section,
+                             const OrthancDefaults& defaults = WithAuthentication()) {
+  try {
+    ParseConfiguration(section, defaults);
+  } catch (const CloudIngest::ConfigurationError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+}  // namespace
+
+TEST(Configuration, OperationsKeysDefaultToOff) {
+  const Configuration config = Parsed("{}");
+  EXPECT_TRUE(config.sendWindows.empty());
+  EXPECT_EQ(0u, config.maxSendRate);
+  EXPECT_TRUE(config.webhooks.empty());
+  EXPECT_DOUBLE_EQ(1800, config.queueStalledAfter);
+  EXPECT_EQ("/var/lib/orthanc/db/cloud-ingest-webhooks.db", config.webhookSpool);
+}
+
+TEST(Configuration, SendWindowsAreParsed) {
+  const Configuration config = Parsed(
+      R"({"SendWindows": [{"Days": ["Mon", "tue", "FRI"], "From": "19:00", "To": "07:00"},
+                          {"Days": ["Sat", "Sun"], "From": "00:00", "To": "24:00"}]})");
+  ASSERT_EQ(2u, config.sendWindows.size());
+  EXPECT_EQ((1u << 1) | (1u << 2) | (1u << 5), config.sendWindows[0].days);
+  EXPECT_EQ(19 * 60, config.sendWindows[0].fromMinute);
+  EXPECT_EQ(7 * 60, config.sendWindows[0].toMinute);
+  EXPECT_EQ((1u << 6) | 1u, config.sendWindows[1].days);
+  EXPECT_EQ(1440, config.sendWindows[1].toMinute);
+}
+
+TEST(Configuration, SendWindowsErrorsNameTheWindowAndTheKey) {
+  const std::string from =
+      ErrorFor(With(R"({"SendWindows": [{"Days": ["Mon"], "From": "7pm", "To": "07:00"}]})"));
+  EXPECT_EQ(
+      "CloudIngest.SendWindows[0].From: expected a local time \"HH:MM\" (00:00..23:59), found "
+      "\"7pm\"; write it as \"19:00\"",
+      from);
+  struct Case {
+    const char* json;
+    const char* key;
+    const char* fragment;
+  };
+  const Case cases[] = {
+      {R"({"SendWindows": {"Days": ["Mon"]}})", "SendWindows", "expected an array"},
+      {R"({"SendWindows": []})", "SendWindows", "no automatic send could ever start"},
+      {R"({"SendWindows": ["19:00-07:00"]})", "SendWindows[0]", "expected an object"},
+      {R"({"SendWindows": [{"Days": ["Monday"], "From": "19:00", "To": "07:00"}]})",
+       "SendWindows[0].Days[0]", "found \"Monday\""},
+      {R"({"SendWindows": [{"Days": [], "From": "19:00", "To": "07:00"}]})", "SendWindows[0].Days",
+       "missing or empty"},
+      {R"({"SendWindows": [{"From": "19:00", "To": "07:00"}]})", "SendWindows[0].Days",
+       "missing or empty"},
+      {R"({"SendWindows": [{"Days": ["Mon"], "To": "07:00"}]})", "SendWindows[0].From", "missing"},
+      {R"({"SendWindows": [{"Days": ["Mon"], "From": "24:00", "To": "07:00"}]})",
+       "SendWindows[0].From", "found \"24:00\""},
+      {R"({"SendWindows": [{"Days": ["Mon"], "From": "19:00", "To": "7:00"}]})",
+       "SendWindows[0].To", "found \"7:00\""},
+      {R"({"SendWindows": [{"Days": ["Mon"], "From": "08:00", "To": "08:00"}]})", "SendWindows[0]",
+       "an empty window"},
+      {R"({"SendWindows": [{"Days": ["Mon"], "From": "08:00", "To": "09:00", "Form": 1}]})",
+       "SendWindows[0].Form", "unknown key"},
+  };
+  for (const Case& c : cases) {
+    const std::string message = ErrorFor(With(c.json));
+    EXPECT_TRUE(IsErrorFor(message, c.key)) << c.json;
+    EXPECT_TRUE(Contains(message, c.fragment)) << message;
+  }
+}
+
+TEST(Configuration, MaxSendRateIsBytesPerSecondZeroOrAtLeastOneKilobyte) {
+  EXPECT_EQ(2'000'000u, Parsed(R"({"MaxSendRate": 2000000})").maxSendRate);
+  EXPECT_EQ(0u, Parsed(R"({"MaxSendRate": 0})").maxSendRate);
+  const std::string small = ErrorFor(With(R"({"MaxSendRate": 500})"));
+  EXPECT_TRUE(IsErrorFor(small, "MaxSendRate"));
+  EXPECT_TRUE(Contains(small, "at least 1024 bytes per second, found 500")) << small;
+  EXPECT_TRUE(IsErrorFor(ErrorFor(With(R"({"MaxSendRate": "2 MB/s"})")), "MaxSendRate"));
+  EXPECT_TRUE(IsErrorFor(ErrorFor(With(R"({"MaxSendRate": -1})")), "MaxSendRate"));
+}
+
+TEST(Configuration, WebhooksAreParsed) {
+  const Configuration config = Parsed(
+      R"({"Webhooks": [{"Url": "https://ops.example.org/hook", "Events": ["study_failed", "queue_stalled"],
+                        "Secret": "s3cr3t-Hunter2-DoNotPrint"},
+                       {"Url": "http://127.0.0.1:9000/hook", "Events": ["study_sent"],
+                        "Secret": "x", "IncludePatientData": true}],
+          "QueueStalledAfter": 600})");
+  ASSERT_EQ(2u, config.webhooks.size());
+  EXPECT_EQ("https://ops.example.org/hook", config.webhooks[0].url);
+  EXPECT_EQ((std::vector<std::string>{"study_failed", "queue_stalled"}), config.webhooks[0].events);
+  EXPECT_EQ(kSecret, config.webhooks[0].secret);
+  EXPECT_FALSE(config.webhooks[0].includePatientData);
+  EXPECT_TRUE(config.webhooks[1].includePatientData);
+  EXPECT_DOUBLE_EQ(600, config.queueStalledAfter);
+  EXPECT_EQ(1u, Parsed(R"({"Webhooks": [{"Url": "http://[::1]:9/h", "Events": ["study_sent"],
+                                         "Secret": "x"}]})")
+                    .webhooks.size());
+}
+
+TEST(Configuration, WebhooksErrorsNameTheHookAndNeverShowTheSecret) {
+  struct Case {
+    const char* json;
+    const char* key;
+    const char* fragment;
+  };
+  const Case cases[] = {
+      {R"({"Webhooks": [{"Url": "http://ops.example.org/h", "Events": ["study_sent"], "Secret": "x"}]})",
+       "Webhooks[0].Url", "must be https://"},
+      {R"({"Webhooks": [{"Events": ["study_sent"], "Secret": "x"}]})", "Webhooks[0].Url",
+       "missing"},
+      {R"({"Webhooks": [{"Url": "https://h.example/h", "Events": ["study_lost"], "Secret": "x"}]})",
+       "Webhooks[0].Events[0]", "found \"study_lost\""},
+      {R"({"Webhooks": [{"Url": "https://h.example/h", "Events": [], "Secret": "x"}]})",
+       "Webhooks[0].Events", "missing or empty"},
+      {R"({"Webhooks": [{"Url": "https://h.example/h", "Events": ["study_sent"]}]})",
+       "Webhooks[0].Secret", "missing or empty"},
+      {R"({"Webhooks": [{"Url": "https://h.example/h", "Events": ["study_sent"], "Secret": ""}]})",
+       "Webhooks[0].Secret", "missing or empty"},
+      {R"({"Webhooks": [{"Url": "https://h.example/h", "Events": ["study_sent"], "Secret": ["s3cr3t-Hunter2-DoNotPrint"]}]})",
+       "Webhooks[0].Secret", "found an array"},
+      {R"({"Webhooks": [{"Url": "https://h.example/h", "Events": ["study_sent"], "Secret": "x", "IncludePatientData": "yes"}]})",
+       "Webhooks[0].IncludePatientData", "expected true or false"},
+      {R"({"Webhooks": [{"Url": "https://h.example/h", "Events": ["study_sent"], "Secret": "x", "Secrets": 1}]})",
+       "Webhooks[0].Secrets", "unknown key"},
+      {R"({"Webhooks": {"Url": "https://h.example/h"}})", "Webhooks", "expected an array"},
+      {R"({"QueueStalledAfter": 0})", "QueueStalledAfter", "greater than 0"},
+  };
+  for (const Case& c : cases) {
+    const std::string message = ErrorFor(With(c.json));
+    EXPECT_TRUE(IsErrorFor(message, c.key)) << c.json;
+    EXPECT_TRUE(Contains(message, c.fragment)) << message;
+  }
+}
+
+TEST(ConfigurationSecurity, AbsentKeysKeepTodaysBehaviour) {
+  const auto c = ParseConfiguration(Minimal(), WithAuthentication());
+  EXPECT_FALSE(c.permissions.configured);
+  EXPECT_TRUE(c.auditKey.empty());
+  EXPECT_EQ("host-1:8042", c.cluster.nodeName);
+  EXPECT_FALSE(c.auditSyslog.enabled);
+}
+
+TEST(ConfigurationSecurity, PermissionsAreParsed) {
+  const auto c = ParseConfiguration(
+      With(R"({"Permissions": {"Users": {"alice": "Admin", "bob": "viewer", "carol": "operator",
+               "dave": "none"}, "Default": "viewer"}})"),
+      WithAuthentication());
+  using CloudIngest::Role;
+  EXPECT_TRUE(c.permissions.configured);
+  EXPECT_EQ(Role::Admin, c.permissions.users.at("alice"));
+  EXPECT_EQ(Role::Viewer, c.permissions.users.at("bob"));
+  EXPECT_EQ(Role::Operator, c.permissions.users.at("carol"));
+  EXPECT_EQ(Role::None, c.permissions.users.at("dave"));
+  EXPECT_EQ(Role::Viewer, c.permissions.defaultRole);
+  const auto d = ParseConfiguration(With(R"({"Permissions": {}})"), WithAuthentication());
+  EXPECT_EQ(Role::None, d.permissions.defaultRole);
+}
+
+TEST(ConfigurationSecurity, PermissionsWithoutOrthancsAuthenticationStopStartUp) {
+  OrthancDefaults open = WithAuthentication();
+  open.authenticationEnabled = false;
+  const std::string message =
+      SecurityErrorFor(With(R"({"Permissions": {"Users": {"a": "admin"}}})"), open);
+  EXPECT_TRUE(IsErrorFor(message, "Permissions")) << message;
+  EXPECT_TRUE(Contains(message, "AuthenticationEnabled")) << message;
+}
+
+TEST(ConfigurationSecurity, BadPermissionsNameTheKey) {
+  EXPECT_TRUE(IsErrorFor(SecurityErrorFor(With(R"({"Permissions": {"Users": {"a": "root"}}})")),
+                         "Permissions.Users.a"));
+  EXPECT_TRUE(IsErrorFor(SecurityErrorFor(With(R"({"Permissions": {"Default": 3}})")),
+                         "Permissions.Default"));
+  EXPECT_TRUE(
+      IsErrorFor(SecurityErrorFor(With(R"({"Permissions": {"Roles": {}}})")), "Permissions.Roles"));
+  EXPECT_TRUE(IsErrorFor(SecurityErrorFor(With(R"({"Permissions": []})")), "Permissions"));
+}
+
+TEST(ConfigurationSecurity, AuditKeyIsReadAndNeverEchoed) {
+  const auto c = ParseConfiguration(With(R"({"AuditKey": "k-123"})"), WithAuthentication());
+  EXPECT_EQ("k-123", c.auditKey);
+  const std::string empty = SecurityErrorFor(With(R"({"AuditKey": ""})"));
+  EXPECT_TRUE(IsErrorFor(empty, "AuditKey")) << empty;
+  const std::string wrongType = SecurityErrorFor(With(R"({"AuditKey": ["Hunter2"]})"));
+  EXPECT_TRUE(IsErrorFor(wrongType, "AuditKey")) << wrongType;
+}
+
+TEST(ConfigurationSecurity, NodeNameOverridesTheDefault) {
+  EXPECT_EQ("orthanc-a",
+            ParseConfiguration(With(R"({"NodeName": "orthanc-a"})"), WithAuthentication())
+                .cluster.nodeName);
+  EXPECT_TRUE(IsErrorFor(SecurityErrorFor(With(R"({"NodeName": "has space"})")), "NodeName"));
+}
+
+TEST(ConfigurationSecurity, AuditSyslogIsParsedWithPerProtocolPorts) {
+  using CloudIngest::SyslogProtocol;
+  const auto tls = ParseConfiguration(
+      With(R"({"AuditSyslog": {"Host": "siem", "Protocol": "TLS", "CACertificate": "/ca.pem"}})"),
+      WithAuthentication());
+  EXPECT_TRUE(tls.auditSyslog.enabled);
+  EXPECT_EQ(SyslogProtocol::Tls, tls.auditSyslog.protocol);
+  EXPECT_EQ(6514u, tls.auditSyslog.port);
+  EXPECT_EQ("/ca.pem", tls.auditSyslog.caCertificate);
+  EXPECT_EQ("orthanc-cloud-ingest", tls.auditSyslog.appName);
+  const auto udp =
+      ParseConfiguration(With(R"({"AuditSyslog": {"Host": "siem", "Protocol": "udp", "Port": 5140,
+               "AppName": "pacs"}})"),
+                         WithAuthentication());
+  EXPECT_EQ(SyslogProtocol::Udp, udp.auditSyslog.protocol);
+  EXPECT_EQ(5140u, udp.auditSyslog.port);
+  EXPECT_EQ("pacs", udp.auditSyslog.appName);
+  const auto tcp =
+      ParseConfiguration(With(R"({"AuditSyslog": {"Host": "siem"}})"), WithAuthentication());
+  EXPECT_EQ(SyslogProtocol::Tcp, tcp.auditSyslog.protocol);
+  EXPECT_EQ(514u, tcp.auditSyslog.port);
+}
+
+TEST(ConfigurationSecurity, BadAuditSyslogNamesTheKey) {
+  EXPECT_TRUE(IsErrorFor(SecurityErrorFor(With(R"({"AuditSyslog": {}})")), "AuditSyslog.Host"));
+  EXPECT_TRUE(IsErrorFor(SecurityErrorFor(With(R"({"AuditSyslog": {"Host": "h",
+      "Protocol": "relp"}})")),
+                         "AuditSyslog.Protocol"));
+  EXPECT_TRUE(IsErrorFor(SecurityErrorFor(With(R"({"AuditSyslog": {"Host": "h", "Port": 0}})")),
+                         "AuditSyslog.Port"));
+  EXPECT_TRUE(IsErrorFor(
+      SecurityErrorFor(With(R"({"AuditSyslog": {"Host": "h", "CACertificate": "/ca.pem"}})")),
+      "AuditSyslog.CACertificate"));
+  EXPECT_TRUE(IsErrorFor(SecurityErrorFor(With(R"({"AuditSyslog": {"Host": "h", "AppName": ""}})")),
+                         "AuditSyslog.AppName"));
 }

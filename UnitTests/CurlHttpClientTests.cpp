@@ -11,12 +11,13 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <future>
 #include <map>
 #include <mutex>
 #include <thread>
 #include <vector>
 
-#include "Core/CurlHttpClient.h"
+#include "Core/Cloud/CurlHttpClient.h"
 
 using namespace CloudIngest;
 
@@ -96,6 +97,8 @@ class TestServer {
     return "http://127.0.0.1:" + std::to_string(port_) + path;
   }
   int Connections() const { return connections_.load(); }
+  long long BytesRead() const { return bytesRead_.load(); }
+  void ReadSlowly() { slowReads_ = true; }
   std::vector<RawRequest> Requests() const {
     const std::lock_guard<std::mutex> lock(mutex_);
     return requests_;
@@ -125,9 +128,15 @@ class TestServer {
       if (ready < 0) return false;
       if (ready == 0) continue;
       char chunk[65536];
-      const ssize_t n = ::recv(fd, chunk, sizeof chunk, 0);
+      size_t wanted = sizeof chunk;
+      if (slowReads_) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        wanted = 16 * 1024;  // 800 KB/s: a slow link that keeps moving
+      }
+      const ssize_t n = ::recv(fd, chunk, wanted, 0);
       if (n <= 0) return false;
       buffer.append(chunk, static_cast<size_t>(n));
+      bytesRead_ += n;
       return true;
     }
     return false;
@@ -206,6 +215,8 @@ class TestServer {
   int port_ = 0;
   std::atomic<bool> stop_{false};
   std::atomic<int> connections_{0};
+  std::atomic<long long> bytesRead_{0};
+  std::atomic<bool> slowReads_{false};
   std::thread acceptor_;
   mutable std::mutex mutex_;
   std::vector<std::thread> workers_;
@@ -486,6 +497,23 @@ TEST(CurlHttpClient, KeepAliveReusesOneConnection) {
   EXPECT_EQ(2, requests[2].indexOnConnection);
 }
 
+TEST(CurlHttpClient, AnswerSecondsIsTheWaitForTheAnswerWithOrWithoutABody) {
+  TestServer server([](const RawRequest&) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(150));
+    return Send(200, "ok");
+  });
+  CurlHttpClient client(FastSettings());
+  HttpRequest get;
+  get.url = server.Url("/slow");
+  HttpRequest withBody = get;
+  withBody.body = R"({"order": 1})";  // libcurl marks its start-transfer when this leaves
+  for (const HttpRequest& request : {get, withBody}) {
+    const HttpResponse answer = client.Execute(request);
+    EXPECT_GE(answer.answerSeconds, 0.14);
+    EXPECT_LT(answer.answerSeconds, 5.0);
+  }
+}
+
 TEST(CurlHttpClient, ConcurrentRequestsShareAFewConnections) {
   TestServer server([](const RawRequest& request) { return Send(200, request.body); });
   CurlHttpClient client(FastSettings());
@@ -677,4 +705,85 @@ TEST(CurlHttpClient, EmptyHeaderValueIsSent) {
   const RawRequest seen = server.Requests().at(0);
   EXPECT_TRUE(seen.Has("x-empty"));
   EXPECT_EQ("", seen.Header("x-empty"));
+}
+
+// Shutdown must not wait for an upload on a slow link: AbortAll() ends it
+// from another thread within about a second (curl's progress callback runs at
+// least once a second), and the error says it was aborted, not that it failed.
+TEST(CurlHttpClient, AbortAllEndsAStreamedUploadToASlowReader) {
+  TestServer server([](const RawRequest&) { return Send(200, "", "ETag: \"x\"\r\n"); });
+  server.ReadSlowly();  // 16 MB take about 20 s
+  CurlHttpClient client(FastSettings());
+  auto upload = std::async(std::launch::async, [&] {
+    return TransportErrorOf(
+        client, StreamedPut(server.Url("/big.zip?X-Amz-Signature=secret"),
+                            std::make_shared<CountingSource>(std::string(16 << 20, 'z'))));
+  });
+  const auto begin = std::chrono::steady_clock::now();
+  while (server.BytesRead() == 0 && SecondsSince(begin) < 10) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_GT(server.BytesRead(), 0) << "the upload never started";
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));  // well under way
+
+  const auto aborted = std::chrono::steady_clock::now();
+  client.AbortAll();
+  ASSERT_EQ(std::future_status::ready, upload.wait_for(std::chrono::seconds(10)));
+  const double elapsed = SecondsSince(aborted);
+  const std::string message = upload.get();
+  EXPECT_LT(elapsed, 2.0);
+  EXPECT_LT(server.BytesRead(), 16 << 20) << "the whole body went through";
+  EXPECT_NE(std::string::npos, message.find("aborted")) << message;
+  EXPECT_EQ(std::string::npos, message.find("secret")) << message;
+
+  // Resumed: the same client (and its pooled handles) works again.
+  client.ResumeTransfers();
+  const HttpResponse after =
+      client.Execute(StreamedPut(server.Url("/small"), std::make_shared<CountingSource>("abc")));
+  EXPECT_EQ(200, after.status);
+}
+
+TEST(CurlHttpClient, AbortIsAnHttpAbortedError) {
+  // Callers tell a shutdown from a network failure by the type.
+  TestServer server([](const RawRequest&) { return Reply{Reply::Action::Hang, ""}; });
+  CurlHttpClient client(FastSettings());  // 10 s whole-request timeout
+  HttpRequest get;
+  get.url = server.Url("/oauth/token?client_secret=hush");
+  auto call = std::async(std::launch::async, [&] {
+    try {
+      client.Execute(get);
+    } catch (const HttpAborted& e) {
+      return std::string(e.what());
+    } catch (const std::exception& e) {
+      return std::string("not HttpAborted: ") + e.what();
+    }
+    return std::string("no error");
+  });
+  const auto begin = std::chrono::steady_clock::now();
+  while (server.Requests().empty() && SecondsSince(begin) < 10) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(1u, server.Requests().size());
+
+  const auto aborted = std::chrono::steady_clock::now();
+  client.AbortAll();
+  ASSERT_EQ(std::future_status::ready, call.wait_for(std::chrono::seconds(15)));
+  const double elapsed = SecondsSince(aborted);
+  const std::string message = call.get();
+  EXPECT_LT(elapsed, 2.0);
+  EXPECT_NE(std::string::npos, message.find("GET http://127.0.0.1")) << message;
+  EXPECT_NE(std::string::npos, message.find("aborted")) << message;
+  EXPECT_EQ(std::string::npos, message.find("hush")) << message;
+}
+
+TEST(CurlHttpClient, AfterAbortAllNothingStartsUntilResumed) {
+  TestServer server([](const RawRequest&) { return Send(200, "ok"); });
+  CurlHttpClient client(FastSettings());
+  HttpRequest get;
+  get.url = server.Url("/api");
+  client.AbortAll();
+  EXPECT_THROW(client.Execute(get), HttpAborted);
+  EXPECT_EQ(0, server.Connections());
+  client.ResumeTransfers();
+  EXPECT_EQ("ok", client.Execute(get).body);
 }

@@ -1,6 +1,7 @@
 #include <gtest/gtest.h>
 
-#include "Core/Http.h"
+#include "Core/Cloud/Http.h"
+#include "Core/Url.h"
 
 using namespace CloudIngest;
 

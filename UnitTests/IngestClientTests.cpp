@@ -3,7 +3,7 @@
 
 #include <atomic>
 
-#include "Core/IngestClient.h"
+#include "Core/Cloud/IngestClient.h"
 #include "Fakes/FakeHttpClient.h"
 
 using namespace CloudIngest;
@@ -163,8 +163,8 @@ TEST_F(IngestClientTest, UploadUrlQueryIsEncoded) {
 
 TEST_F(IngestClientTest, UploadUrlAliases) {
   for (const char* key : {"url", "presigned_url", "upload_url"}) {
-    http_.Enqueue(200, std::string(R"({")") + key + R"(":"http://127.0.0.1:4569/b/k?sig=1"})");
-    EXPECT_EQ("http://127.0.0.1:4569/b/k?sig=1",
+    http_.Enqueue(200, std::string(R"({")") + key + R"(":"https://127.0.0.1:4569/b/k?sig=1"})");
+    EXPECT_EQ("https://127.0.0.1:4569/b/k?sig=1",
               Client().RequestUploadUrl({kOrder, "f", "application/zip", "1", 1}).url);
   }
 }
@@ -177,6 +177,63 @@ TEST_F(IngestClientTest, UploadUrlOnAForeignHostIsRefused) {
   EXPECT_EQ(FailureKind::Permanent, error.Kind());
   EXPECT_EQ("presigned URL host collector.evil.example is not in AllowedUploadHosts",
             std::string(error.what()));
+}
+
+TEST_F(IngestClientTest, HttpUploadUrlIsRefusedWhileTheApiIsHttps) {
+  http_.Enqueue(200, R"({"url":"http://bucket.s3.amazonaws.com/k?X-Amz-Signature=SIGSECRET"})");
+  const IngestError error = Catch([&] {
+    Client().RequestUploadUrl({kOrder, "f", "application/dicom", "1", 1});
+  });
+  EXPECT_EQ(FailureKind::Permanent, error.Kind());
+  const std::string message = error.what();
+  EXPECT_NE(std::string::npos, message.find("http:// while Url is https://")) << message;
+  EXPECT_NE(std::string::npos, message.find("AllowInsecureUploads")) << message;
+  EXPECT_NE(std::string::npos, message.find("bucket.s3.amazonaws.com")) << message;
+  EXPECT_EQ(std::string::npos, message.find("SIGSECRET")) << message;
+
+  // Upload checks it again, before any byte leaves.
+  const IngestError put = Catch([&] {
+    Client().Upload(Target("HTTP://bucket.s3.amazonaws.com/k?sig=1"),
+                    std::make_shared<StringBodySource>("DICM"), "application/dicom", "");
+  });
+  EXPECT_EQ(FailureKind::Permanent, put.Kind());
+  EXPECT_EQ(1u, http_.RequestCount());  // the upload-URL request only: no PUT
+}
+
+TEST_F(IngestClientTest, HttpUploadUrlIsAcceptedWhenAllowedOrWhenTheApiIsHttp) {
+  config_.allowInsecureUploads = true;
+  http_.Enqueue(200, R"({"url":"http://bucket.s3.amazonaws.com/k?sig=1"})");
+  EXPECT_EQ("http://bucket.s3.amazonaws.com/k?sig=1",
+            Client().RequestUploadUrl({kOrder, "f", "application/dicom", "1", 1}).url);
+
+  // No downgrade when the API itself is on http:// (a local simulator).
+  config_.allowInsecureUploads = false;
+  config_.url = "http://127.0.0.1:8080/api";
+  http_.Enqueue(200, R"({"url":"http://127.0.0.1:4569/b/k?sig=1"})");
+  EXPECT_EQ("http://127.0.0.1:4569/b/k?sig=1",
+            Client().RequestUploadUrl({kOrder, "f", "application/dicom", "1", 1}).url);
+  EXPECT_FALSE(Client().IsSchemeDowngrade("http://127.0.0.1:4569/b/k"));
+  config_.url = "HTTPS://api.example.com/v1";
+  EXPECT_TRUE(Client().IsSchemeDowngrade("http://127.0.0.1:4569/b/k"));
+  EXPECT_FALSE(Client().IsSchemeDowngrade("https://127.0.0.1:4569/b/k"));
+}
+
+TEST_F(IngestClientTest, ReservedHeadersInATargetAreRefusedBeforeThePut) {
+  UploadTarget target = Target();
+  target.headers["host"] = "other-bucket.s3.amazonaws.com";
+  const IngestError error = Catch([&] {
+    Client().Upload(target, std::make_shared<StringBodySource>("DICM"), "application/dicom", "");
+  });
+  EXPECT_EQ(FailureKind::Permanent, error.Kind());
+  EXPECT_NE(std::string::npos, std::string(error.what()).find("header \"host\""));
+  EXPECT_EQ(0u, http_.RequestCount());
+
+  http_.Enqueue(200, R"({"url":")" + kPutUrl + R"(","headers":{"Transfer-Encoding":"chunked"}})");
+  const IngestError refused = Catch([&] {
+    Client().RequestUploadUrl({kOrder, "f", "application/dicom", "1", 1});
+  });
+  EXPECT_EQ(FailureKind::Permanent, refused.Kind());
+  EXPECT_NE(std::string::npos, std::string(refused.what()).find("Transfer-Encoding"));
 }
 
 TEST_F(IngestClientTest, AllowedHostPatterns) {
@@ -262,6 +319,22 @@ TEST_F(IngestClientTest, ApiStatusMapping) {
   EXPECT_EQ(FailureKind::Permanent, error.Kind());
   EXPECT_EQ(404, error.HttpStatus());
   EXPECT_EQ("add-metadata: HTTP 404: order not found", std::string(error.what()));
+}
+
+TEST_F(IngestClientTest, AbortedCallsAreNotTurnedIntoRetryableErrors) {
+  // The plugin is stopping: the sender must see an interruption, not a
+  // transient failure to retry and report.
+  const auto aborted = [](const HttpRequest&) -> HttpResponse {
+    throw HttpAborted("aborted, transfers are stopped");
+  };
+  http_.EnqueueHandler(aborted);
+  EXPECT_THROW(Client().CreateOrder(Json::objectValue), HttpAborted);
+  http_.EnqueueHandler(aborted);
+  EXPECT_THROW(Client().RequestUploadUrl({kOrder, "f", "t", "1", 1}), HttpAborted);
+  http_.EnqueueHandler(aborted);
+  EXPECT_THROW(Client().Upload(Target(), std::make_shared<StringBodySource>("DICM-bytes"),
+                               "application/dicom", ""),
+               HttpAborted);
 }
 
 TEST_F(IngestClientTest, AddMetadataByOrderOrStudy) {

@@ -18,14 +18,15 @@
 #include <fstream>
 #include <map>
 #include <memory>
+#include <set>
 #include <sstream>
 #include <string>
 #include <thread>
 #include <vector>
 
 #include "Core/Hashes.h"
-#include "Core/NiftiConverter.h"
-#include "Core/StudyZipper.h"
+#include "Core/Packaging/NiftiConverter.h"
+#include "Core/Packaging/StudyZipper.h"
 
 using namespace CloudIngest;
 namespace fs = std::filesystem;
@@ -467,6 +468,31 @@ TEST_F(NiftiConverterTest, RunsTheToolWithFixedArgumentsAndNoShell) {
   unsigned files = 0;
   for (std::string line; std::getline(listing, line);) files += line.empty() ? 0 : 1;
   EXPECT_EQ(files, fixtures_->diffusion["instances"].size());
+}
+
+TEST_F(NiftiConverterTest, RunsTheToolWithAMinimalEnvironment) {
+  // Orthanc's environment carries the ${ENV} secrets of its configuration.
+  ASSERT_EQ(0, setenv("CLOUD_INGEST_CLIENT_SECRET", "never-for-dcm2niix", 1));
+  FolderStudySource source;
+  AddDiffusion(source, "dwi");
+  const std::string trace = tools_ / "env";
+  const std::string tool = FakeTool("env > '" + trace + "'\n" + kFindOutputFolder + "\n" +
+                                    "printf 'gz' > \"$out/dwi.nii.gz\"; printf '0 1000\\n' > "
+                                    "\"$out/dwi.bval\"\n"
+                                    "printf '0 1\\n0 0\\n0 0\\n' > \"$out/dwi.bvec\"");
+  NiftiConverter(source, temp_.Path(), tool).Convert(source.Study(), "dwi");
+  unsetenv("CLOUD_INGEST_CLIENT_SECRET");
+  const std::string env = ReadWholeFile(trace);
+  EXPECT_EQ(env.find("never-for-dcm2niix"), std::string::npos) << env;
+  EXPECT_EQ(env.find("CLOUD_INGEST_CLIENT_SECRET"), std::string::npos) << env;
+  std::set<std::string> names;
+  std::istringstream lines(env);
+  for (std::string line; std::getline(lines, line);) names.insert(line.substr(0, line.find('=')));
+  names.erase("PWD");  // the shell running the fake tool adds it
+  names.erase("SHLVL");
+  names.erase("_");
+  EXPECT_EQ(names, (std::set<std::string>{"PATH", "HOME", "TMPDIR", "LC_ALL"})) << env;
+  EXPECT_NE(env.find("HOME=" + temp_.Path() + "/"), std::string::npos) << env;
 }
 
 TEST_F(NiftiConverterTest, InconsistentOrMultipleOutputsAreRefused) {

@@ -7,9 +7,12 @@
 #include <stdexcept>
 #include <string>
 
-#include "Core/OrderBuilder.h"
+#include "Core/Sending/OrderBuilder.h"
+#include "Fakes/TestJson.h"
 
 namespace {
+
+using CloudIngest::Testing::ParseJson;
 
 using CloudIngest::Configuration;
 using CloudIngest::InstanceInfo;
@@ -49,17 +52,6 @@ StudyInfo BareStudy() {
   study.orthancId = "bare";
   study.mainTags["StudyInstanceUID"] = "1.2.3";
   return study;
-}
-
-Json::Value ParseJson(const std::string& text) {
-  Json::CharReaderBuilder builder;
-  Json::Value value;
-  std::string errors;
-  std::istringstream in(text);
-  if (!Json::parseFromStream(builder, in, &value, &errors)) {
-    throw std::runtime_error("bad JSON in test: " + errors);
-  }
-  return value;
 }
 
 OrderMetadataValue Tag(const std::string& name) {

@@ -3,7 +3,7 @@
 #include <cmath>
 #include <set>
 
-#include "Core/RetryPolicy.h"
+#include "Core/Sending/RetryPolicy.h"
 
 using namespace CloudIngest;
 

@@ -20,10 +20,10 @@
 #include <string>
 #include <vector>
 
-#include "Core/FileBodySource.h"
+#include "Core/Cloud/FileBodySource.h"
 #include "Core/Hashes.h"
-#include "Core/StudyZipper.h"
-#include "Core/TempFile.h"
+#include "Core/Packaging/StudyZipper.h"
+#include "Core/Packaging/TempFile.h"
 #include "Fakes/FakeStudySource.h"
 
 // ASan's runtime has this; GCC ships no header for it.

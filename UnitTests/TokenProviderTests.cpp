@@ -2,10 +2,13 @@
 
 #include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <future>
+#include <mutex>
 #include <thread>
 
-#include "Core/IngestError.h"
-#include "Core/TokenProvider.h"
+#include "Core/Cloud/IngestError.h"
+#include "Core/Cloud/TokenProvider.h"
 #include "Fakes/FakeHttpClient.h"
 
 using namespace CloudIngest;
@@ -180,6 +183,18 @@ TEST(TokenProvider, ServerErrorsAreTransientWithRetryAfter) {
   EXPECT_NE(std::string::npos, state.lastError.find("Connection refused"));
 }
 
+TEST(TokenProvider, AnAbortedFetchIsNotARefreshFailure) {
+  FakeHttpClient http;
+  ManualClock clock;
+  TokenProvider provider(Settings(), http, clock);
+  http.EnqueueHandler([](const HttpRequest&) -> HttpResponse {
+    throw HttpAborted("aborted, transfers are stopped");
+  });
+  EXPECT_THROW(provider.GetToken(), HttpAborted);
+  EXPECT_EQ(0u, provider.State().refreshFailures);
+  EXPECT_TRUE(provider.State().lastError.empty());
+}
+
 TEST(TokenProvider, ClientErrorsAndMalformedAnswersArePermanent) {
   FakeHttpClient http;
   ManualClock clock;
@@ -306,4 +321,146 @@ TEST(TokenProvider, ConcurrentCallersShareOneFetch) {
   EXPECT_EQ(8, good.load());
   EXPECT_EQ(1u, http.RequestCount());
   EXPECT_EQ(1, maxInFlight.load());
+}
+
+TEST(TokenProvider, ClientCredentialsAreFormEncodedBeforeBasic) {
+  FakeHttpClient http;
+  ManualClock clock;
+  TokenSettings settings = Settings();
+  settings.clientId = "site 7:a+b";
+  settings.clientSecret = "a+b%c:d&e f~x.y_z-1";
+  TokenProvider provider(settings, http, clock);
+  http.Enqueue(200, TokenBody("t"));
+  provider.GetToken();
+  // RFC 6749 section 2.3.1 and Appendix B: encoded, then joined by ':' and
+  // base64-encoded by the HTTP client.
+  EXPECT_EQ("site%207%3Aa%2Bb", http.Last().request.basicUser);
+  EXPECT_EQ("a%2Bb%25c%3Ad%26e%20f~x.y_z-1", http.Last().request.basicPassword);
+
+  // The encoded secret is kept out of errors like the plain one.
+  http.Enqueue(
+      400, R"({"error":"invalid_client","error_description":"got a%2Bb%25c%3Ad%26e%20f~x.y_z-1"})");
+  EXPECT_THROW(provider.FetchFresh(), IngestError);
+  EXPECT_EQ(std::string::npos, provider.State().lastError.find("a%2Bb%25c"))
+      << provider.State().lastError;
+}
+
+TEST(TokenProvider, FetchFreshAlwaysAsksTheEndpointAndRefreshesTheCache) {
+  FakeHttpClient http;
+  ManualClock clock;
+  TokenProvider provider(Settings(), http, clock);
+  http.Enqueue(200, TokenBody("first"));
+  http.Enqueue(200, TokenBody("second"));
+  http.Enqueue(200, TokenBody("third"));
+
+  EXPECT_EQ("first", provider.GetToken());
+  EXPECT_EQ("second", provider.FetchFresh());  // a valid cached token does not count
+  EXPECT_EQ(2u, http.RequestCount());
+  EXPECT_EQ("second", provider.GetToken());  // the cache holds the fresh token
+  EXPECT_EQ(2u, http.RequestCount());
+  EXPECT_EQ("third", provider.FetchFresh());
+  EXPECT_EQ(3u, http.RequestCount());
+
+  // A failing fresh fetch fails, even though a cached token is still valid;
+  // GetToken keeps the cached one.
+  http.Enqueue(401, R"({"error":"invalid_client"})");
+  EXPECT_THROW(provider.FetchFresh(), IngestError);
+  EXPECT_EQ(4u, http.RequestCount());
+  EXPECT_EQ("third", provider.GetToken());
+  EXPECT_EQ(1u, provider.State().refreshFailures);
+  EXPECT_TRUE(provider.State().valid);
+}
+
+namespace {
+
+// Counts Now() calls, so a test can wait until a thread is inside GetToken.
+class CountingClock : public IClock {
+ public:
+  double Now() const override {
+    {
+      const std::lock_guard<std::mutex> lock(mutex_);
+      ++calls_;
+    }
+    changed_.notify_all();
+    return 1'700'000'000.0;
+  }
+  bool WaitForCalls(unsigned count, std::chrono::seconds timeout) const {
+    std::unique_lock<std::mutex> lock(mutex_);
+    return changed_.wait_for(lock, timeout, [&] { return calls_ >= count; });
+  }
+  unsigned Calls() const {
+    const std::lock_guard<std::mutex> lock(mutex_);
+    return calls_;
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  mutable unsigned calls_ = 0;
+};
+
+}  // namespace
+
+TEST(TokenProvider, StateDoesNotWaitForAFetchAndConcurrentCallersShareIt) {
+  FakeHttpClient http;
+  CountingClock clock;
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  http.SetHandler([&](const HttpRequest&) {
+    entered.set_value();  // a second fetch would throw here (promise already satisfied)
+    released.wait();
+    return MakeResponse(200, TokenBody("slow"));
+  });
+  TokenProvider provider(Settings(), http, clock);
+
+  auto first = std::async(std::launch::async, [&] { return provider.GetToken(); });
+  ASSERT_EQ(std::future_status::ready,
+            entered.get_future().wait_for(std::chrono::seconds(10)));  // fetch under way
+
+  // Status and metrics read State(): it must answer while the fetch hangs.
+  auto state = std::async(std::launch::async, [&] { return provider.State(); });
+  const bool stateAnswered = state.wait_for(std::chrono::seconds(5)) == std::future_status::ready;
+  EXPECT_TRUE(stateAnswered) << "State() waited for the token fetch";
+
+  // A second caller joins the fetch under way: once it has read the clock
+  // (inside GetToken), it either waits for that fetch or would start its own.
+  const unsigned before = clock.Calls();
+  auto second = std::async(std::launch::async, [&] { return provider.GetToken(); });
+  const bool secondEntered = clock.WaitForCalls(before + 1, std::chrono::seconds(5));
+  EXPECT_TRUE(secondEntered) << "the second caller could not even start";
+
+  release.set_value();
+  EXPECT_EQ("slow", first.get());
+  EXPECT_EQ("slow", second.get());
+  if (stateAnswered) {
+    EXPECT_FALSE(state.get().valid);  // no token yet when it was asked
+  }
+  EXPECT_EQ(1u, http.RequestCount());
+  EXPECT_TRUE(provider.State().valid);
+}
+
+TEST(TokenProvider, CallersWaitingForAFailedFetchGetItsError) {
+  FakeHttpClient http;
+  CountingClock clock;
+  std::promise<void> entered;
+  std::promise<void> release;
+  std::shared_future<void> released = release.get_future().share();
+  http.SetHandler([&](const HttpRequest&) {
+    entered.set_value();
+    released.wait();
+    return MakeResponse(503, R"({"error":"down"})");
+  });
+  TokenProvider provider(Settings(), http, clock);
+
+  auto first = std::async(std::launch::async, [&] { return provider.GetToken(); });
+  ASSERT_EQ(std::future_status::ready, entered.get_future().wait_for(std::chrono::seconds(10)));
+  const unsigned before = clock.Calls();
+  auto second = std::async(std::launch::async, [&] { return provider.GetToken(); });
+  EXPECT_TRUE(clock.WaitForCalls(before + 1, std::chrono::seconds(5)));
+  release.set_value();
+  EXPECT_THROW(first.get(), IngestError);
+  EXPECT_THROW(second.get(), IngestError);  // the shared fetch's failure, not a new fetch
+  EXPECT_EQ(1u, http.RequestCount());
+  EXPECT_EQ(1u, provider.State().refreshFailures);
 }

@@ -1,7 +1,8 @@
-#include "Hashes.h"
+#include "Core/Hashes.h"
 
 #include <fcntl.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <unistd.h>
 
 #include <cerrno>
@@ -11,6 +12,21 @@
 #include <stdexcept>
 
 namespace CloudIngest {
+
+namespace {
+
+std::string ToHex(const unsigned char* value, size_t length) {
+  static const char* const kHex = "0123456789abcdef";
+  std::string hex;
+  hex.reserve(length * 2);
+  for (size_t i = 0; i < length; i++) {
+    hex.push_back(kHex[value[i] >> 4]);
+    hex.push_back(kHex[value[i] & 0x0f]);
+  }
+  return hex;
+}
+
+}  // namespace
 
 struct Digest::Context {
   EVP_MD_CTX* ctx = nullptr;
@@ -39,14 +55,18 @@ std::string Digest::HexFinal() {
   if (EVP_DigestFinal_ex(context_->ctx, value, &length) != 1) {
     throw std::runtime_error("digest final failed");
   }
-  static const char* const kHex = "0123456789abcdef";
-  std::string hex;
-  hex.reserve(length * 2);
-  for (unsigned int i = 0; i < length; i++) {
-    hex.push_back(kHex[value[i] >> 4]);
-    hex.push_back(kHex[value[i] & 0x0f]);
+  return ToHex(value, length);
+}
+
+std::string HmacSha256Hex(const std::string& key, const std::string& data) {
+  unsigned char value[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  if (HMAC(EVP_sha256(), key.data(), static_cast<int>(key.size()),
+           reinterpret_cast<const unsigned char*>(data.data()), data.size(), value,
+           &length) == nullptr) {
+    throw std::runtime_error("HMAC-SHA256 failed");
   }
-  return hex;
+  return ToHex(value, length);
 }
 
 static std::string HexOf(Digest::Algorithm algorithm, const std::string& data) {

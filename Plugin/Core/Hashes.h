@@ -36,5 +36,8 @@ FileDigests HashFile(const std::string& path, const std::function<void()>& after
 
 std::string Md5Hex(const std::string& data);
 std::string Sha256Hex(const std::string& data);
+// Lower-case hex HMAC-SHA256 of `data` under `key` (webhook signatures,
+// audit records, receipts).
+std::string HmacSha256Hex(const std::string& key, const std::string& data);
 
 }  // namespace CloudIngest

@@ -1,135 +1,48 @@
-#include "RestApi.h"
+#include "Rest/RestApi.h"
+
+#include <boost/algorithm/string.hpp>
 
 #include <json/json.h>
 
-#include <ctime>
-#include <iomanip>
+#include <algorithm>
+#include <cctype>
 #include <regex>
-#include <sstream>
+#include <set>
 
-#include "../Core/ApiResponses.h"
-#include "../Core/AuditLog.h"
-#include "../Core/CloudIngestService.h"
-#include "RestBody.h"
+#include "Core/Cloud/ApiResponses.h"
+#include "Core/Cloud/IngestError.h"
+#include "Core/IngestService.h"
+#include "Rest/Permissions.h"
+#include "Rest/RestInput.h"
+#include "Rest/RestJson.h"
 
 namespace CloudIngest {
 
-namespace {
-
-class RestError : public std::runtime_error {
- public:
-  RestError(int status, const std::string& message, Json::Value details = {})
-      : std::runtime_error(message), status_(status), details_(std::move(details)) {}
-  int Status() const { return status_; }
-  const Json::Value& Details() const { return details_; }
-
- private:
-  int status_;
-  Json::Value details_;
-};
-
-std::string Write(const Json::Value& value) {
-  Json::StreamWriterBuilder builder;
-  builder["indentation"] = "  ";
-  builder["emitUTF8"] = true;
-  return Json::writeString(builder, value);
-}
-
-RestResponse JsonAnswer(const Json::Value& value, int status = 200) {
-  RestResponse response;
-  response.status = status;
-  response.body = Write(value);
-  return response;
-}
-
-std::string Iso(double time) {
-  return time > 0 ? FormatIsoTime(time) : std::string();
-}
-
-Json::Value OptionalTime(double time) {
-  return time > 0 ? Json::Value(FormatIsoTime(time)) : Json::Value(Json::nullValue);
-}
-
-void RequireMethod(const RestRequest& request, const char* method) {
-  if (request.method != method) {
-    throw RestError(405, std::string("use ") + method + " for this route",
-                    Json::Value(std::string("Allow: ") + method));
+bool RefuseBeforeRouting(const std::string& method, const std::string& uri,
+                         const std::string& contentType) {
+  if (method != "POST") return false;
+  const std::string type = boost::algorithm::trim_copy_if(
+      contentType.substr(0, contentType.find(';')), boost::algorithm::is_any_of(" \t"));
+  if (!boost::algorithm::istarts_with(type, "multipart/", std::locale::classic())) return false;
+  // The first path segment, as Orthanc routes it: empty and "." segments do not count.
+  size_t begin = 0;
+  while (begin < uri.size()) {
+    const size_t end = std::min(uri.find('/', begin), uri.size());
+    const std::string segment = uri.substr(begin, end - begin);
+    if (!segment.empty() && segment != ".") return segment == "cloud-ingest";
+    begin = end + 1;
   }
+  return false;
 }
 
-Json::Value ParseBodyObject(const std::string& body) {
-  try {
-    return ParseRestBody(body);
-  } catch (const RestBodyError& e) {
-    throw RestError(400, e.what(), e.Details().empty() ? Json::Value() : Json::Value(e.Details()));
-  }
-}
-
-unsigned ParseUnsigned(const std::map<std::string, std::string>& query, const char* key,
-                       unsigned fallback, unsigned max) {
-  auto it = query.find(key);
-  if (it == query.end()) return fallback;
-  if (it->second.empty() || it->second.size() > 9 ||
-      it->second.find_first_not_of("0123456789") != std::string::npos) {
-    throw RestError(400, std::string("'") + key + "' must be a non-negative integer");
-  }
-  return std::min<unsigned>(static_cast<unsigned>(std::stoul(it->second)), max);
-}
-
-// `since`: Unix seconds or ISO 8601 ("2026-11-28T17:04:26Z").
-double ParseSince(const std::map<std::string, std::string>& query) {
-  auto it = query.find("since");
-  if (it == query.end() || it->second.empty()) return 0;
-  const std::string& text = it->second;
-  static const std::regex number(R"(\d{1,12}(\.\d+)?)");
-  if (std::regex_match(text, number)) return std::stod(text);
-  std::tm tm{};
-  std::istringstream in(text);
-  in >> std::get_time(&tm, "%Y-%m-%dT%H:%M:%S");
-  if (in.fail()) throw RestError(400, "'since' must be Unix seconds or an ISO 8601 UTC time");
-  return static_cast<double>(timegm(&tm));
-}
-
-}  // namespace
-
-RestResponse JsonError(int status, const std::string& message, const Json::Value& details) {
-  Json::Value body;
-  body["error"] = message;
-  body["details"] = details;
-  return JsonAnswer(body, status);
-}
-
-Json::Value StudyToJson(const StudyRecord& r) {
-  Json::Value v;
-  v["orthanc_id"] = r.orthancId;
-  v["study_instance_uid"] = r.studyInstanceUid;
-  v["order_id"] = r.orderId.empty() ? Json::Value(Json::nullValue) : Json::Value(r.orderId);
-  v["state"] = ToString(r.state);
-  v["instances_sent"] = r.instancesSent;
-  v["instances_total"] = r.instancesTotal;
-  v["bytes_sent"] = static_cast<Json::UInt64>(r.bytesSent);
-  v["attempts"] = r.attempts;
-  v["last_error"] = r.lastError.empty() ? Json::Value(Json::nullValue) : Json::Value(r.lastError);
-  v["trigger"] = r.trigger;
-  v["mode"] = r.mode;
-  v["requested_by"] = r.requestedBy;
-  v["patient_name"] = r.patientName;
-  v["patient_id"] = r.patientId;
-  v["study_date"] = r.studyDate;
-  v["study_description"] = r.studyDescription;
-  v["created_at"] = OptionalTime(r.createdAt);
-  v["updated_at"] = OptionalTime(r.updatedAt);
-  v["sent_at"] = OptionalTime(r.sentAt);
-  v["next_attempt_at"] =
-      r.state == StudyState::Queued ? OptionalTime(r.nextAttemptAt) : Json::Value(Json::nullValue);
-  return v;
-}
-
-RestApi::RestApi(CloudIngestService* service, const Resources& resources)
-    : service_(service), resources_(resources) {}
+RestApi::RestApi(IngestService* service, const Resources& resources, PermissionSettings permissions)
+    : service_(service), resources_(resources), permissions_(std::move(permissions)) {}
 
 RestResponse RestApi::Handle(const RestRequest& request) const {
   try {
+    const Role role = RoleOf(permissions_, request.user);
+    const Role required = RequiredRole(request.method, request.path);
+    if (role < required) return Refuse(request, role, required);
     return Route(request);
   } catch (const RestError& e) {
     RestResponse response = JsonError(e.Status(), e.what(), e.Details());
@@ -144,9 +57,12 @@ RestResponse RestApi::Handle(const RestRequest& request) const {
 
 RestResponse RestApi::Route(const RestRequest& request) const {
   static const std::regex studyRoute(R"(/studies/([0-9a-f\-]{1,64}))");
+  static const std::regex receiptRoute(R"(/studies/([0-9a-f\-]{1,64})/receipt)");
   static const std::regex studyAction(R"(/studies/([0-9a-f\-]{1,64})/(send|cancel))");
   static const std::regex orderRoute(R"(/orders/([^/]{1,128})/metadata)");
+  static const std::regex previewRoute(R"(/studies/([0-9a-f\-]{1,64})/preview)");
   const std::string& path = request.path;
+  RequireMaxLength("path", path, kMaxPathLength);
   std::smatch m;
 
   if (path == "/status") {
@@ -157,12 +73,36 @@ RestResponse RestApi::Route(const RestRequest& request) const {
     RequireMethod(request, "GET");
     return App(path.size() <= 5 ? std::string() : path.substr(5));
   }
+  if (path == "/me") {
+    RequireMethod(request, "GET");
+    return Me(request);
+  }
   if (service_ == nullptr) {
     throw RestError(409, "the CloudIngest plugin is disabled (CloudIngest.Enable is false)");
+  }
+  if (std::regex_match(path, m, receiptRoute)) {
+    RequireMethod(request, "GET");
+    return Receipt(m[1]);
+  }
+  if (path == "/audit/verify") {
+    RequireMethod(request, "GET");
+    return VerifyAudit();
   }
   if (path == "/studies") {
     RequireMethod(request, "GET");
     return ListStudies(request);
+  }
+  if (path == "/studies/send") {
+    RequireMethod(request, "POST");
+    return BulkSend(request);
+  }
+  if (path == "/queue/pause" || path == "/queue/resume") {
+    RequireMethod(request, "POST");
+    return path == "/queue/pause" ? PauseQueue(request) : ResumeQueue(request);
+  }
+  if (std::regex_match(path, m, previewRoute)) {
+    RequireMethod(request, "GET");
+    return PreviewStudy(m[1]);
   }
   if (std::regex_match(path, m, studyAction)) {
     RequireMethod(request, "POST");
@@ -184,89 +124,41 @@ RestResponse RestApi::Route(const RestRequest& request) const {
 }
 
 RestResponse RestApi::Status() const {
-  Json::Value v;
-  v["version"] = CLOUD_INGEST_VERSION;
-  v["enabled"] = service_ != nullptr;
-  if (service_ == nullptr) return JsonAnswer(v);
-  const Configuration& config = service_->Config();
-  v["url"] = config.url;
-  v["auto_send"] = config.autoSend;
-  v["upload_mode"] = ToString(config.uploadMode);
-  v["audit_log"] = config.auditLog;
-
-  const TokenState token = service_->Tokens().State();
-  Json::Value t;
-  const bool valid = token.valid && token.expiresAt > service_->Clock().Now();
-  t["valid"] = valid;
-  t["valid_until"] = valid ? Json::Value(Iso(token.expiresAt)) : Json::Value(Json::nullValue);
-  t["issued_at"] = OptionalTime(token.issuedAt);
-  t["refresh_failures"] = token.refreshFailures;
-  t["last_error"] =
-      token.lastError.empty() ? Json::Value(Json::nullValue) : Json::Value(token.lastError);
-  v["token"] = t;
-
-  const QueueTotals totals = service_->Queue().Totals();
-  Json::Value q(Json::objectValue);
-  for (const auto& [state, count] : totals.byState) q[ToString(state)] = count;
-  v["queue"] = q;
-  Json::Value s;
-  s["studies_sent"] = static_cast<Json::UInt64>(totals.studiesSent);
-  s["instances_sent"] = static_cast<Json::UInt64>(totals.instancesSent);
-  s["bytes_sent"] = static_cast<Json::UInt64>(totals.bytesSent);
-  s["failures"] = static_cast<Json::UInt64>(totals.failures);
-  s["last_success"] = OptionalTime(totals.lastSuccess);
-  v["totals"] = s;
-  // Orthanc's /changes are accounted for up to here; a restart re-examines
-  // only later ones (-1 before the first scan).
-  v["changes_cursor"] = static_cast<Json::Int64>(service_->Queue().GetChangesCursor());
-  return JsonAnswer(v);
+  return JsonAnswer(StatusToJson(service_ != nullptr ? service_->Status() : ServiceStatus()));
 }
 
 RestResponse RestApi::ListStudies(const RestRequest& request) const {
-  std::optional<StudyState> state;
-  auto it = request.query.find("state");
-  if (it != request.query.end() && !it->second.empty()) {
-    state = ParseStudyState(it->second);
-    if (!state) {
+  StudyQuery query;
+  const auto stateText = QueryValue(request.query, "state", 16);
+  if (stateText && !stateText->empty()) {
+    query.state = ParseStudyState(*stateText);
+    if (!query.state) {
       throw RestError(400, "'state' must be one of queued, sending, sent, failed, cancelled");
     }
   }
-  const unsigned limit = ParseUnsigned(request.query, "limit", 100, 1000);
-  const unsigned offset = ParseUnsigned(request.query, "offset", 0, 1000000);
-  const double since = ParseSince(request.query);
+  query.limit = ParseUnsigned(request.query, "limit", 100, 1000);
+  query.offset = ParseUnsigned(request.query, "offset", 0, 1000000);
+  query.since = ParseSince(request.query);
   Json::Value list(Json::arrayValue);
-  for (const auto& record : service_->Queue().List(state, limit, offset, since)) {
-    list.append(StudyToJson(record));
-  }
+  for (const auto& record : service_->ListStudies(query)) list.append(StudyToJson(record));
   Json::Value v;
   v["studies"] = list;
-  v["limit"] = limit;
-  v["offset"] = offset;
+  v["limit"] = query.limit;
+  v["offset"] = query.offset;
   return JsonAnswer(v);
 }
 
 RestResponse RestApi::GetStudy(const std::string& id) const {
-  auto record = service_->Queue().Get(id);
-  if (!record) throw RestError(404, "study " + id + " is not tracked by the plugin");
-  Json::Value v = StudyToJson(*record);
-  Json::Value history(Json::arrayValue);
-  for (const auto& h : service_->Queue().History(id)) {
-    Json::Value e;
-    e["time"] = Iso(h.time);
-    e["attempt"] = h.attempt;
-    e["event"] = h.event;
-    e["detail"] = h.detail;
-    history.append(e);
-  }
-  v["history"] = history;
-  return JsonAnswer(v);
+  const auto study = service_->FindStudy(id);
+  if (!study) throw RestError(404, "study " + id + " is not tracked by the plugin");
+  return JsonAnswer(StudyDetailsToJson(*study));
 }
 
 RestResponse RestApi::SendStudy(const std::string& id, const RestRequest& request) const {
   const Json::Value body = ParseBodyObject(request.body);
   for (const auto& key : body.getMemberNames()) {
-    if (key != "metadata" && key != "mode") {
-      throw RestError(400, "unknown key '" + key + "' (allowed: metadata, mode)");
+    if (key != "metadata" && key != "mode" && key != "respect_windows") {
+      throw RestError(400, "unknown key '" + key + "' (allowed: metadata, mode, respect_windows)");
     }
   }
   EnqueueRequest enqueue;
@@ -285,43 +177,48 @@ RestResponse RestApi::SendStudy(const std::string& id, const RestRequest& reques
     enqueue.extraMetadata = Json::writeString(builder, body["metadata"]);
   }
   if (body.isMember("mode")) {
-    if (!body["mode"].isString() ||
-        (body["mode"].asString() != "Instances" && body["mode"].asString() != "Zip" &&
-         body["mode"].asString() != "Nifti")) {
-      throw RestError(400, "'mode' must be \"Instances\", \"Zip\" or \"Nifti\"");
+    static const std::set<std::string> kModes = {"Instances", "Zip", "Nifti", "Auto"};
+    if (!body["mode"].isString() || kModes.count(body["mode"].asString()) == 0) {
+      throw RestError(400, "'mode' must be \"Instances\", \"Zip\", \"Nifti\" or \"Auto\"");
     }
     enqueue.mode = body["mode"].asString();
   }
-  if (!service_->Source().StudyExists(id)) throw RestError(404, "no study " + id + " in Orthanc");
-  return JsonAnswer(StudyToJson(service_->Send(enqueue)), 202);
+  if (body.isMember("respect_windows")) {
+    if (!body["respect_windows"].isBool()) {
+      throw RestError(400, "'respect_windows' must be true or false");
+    }
+    enqueue.respectWindows = body["respect_windows"].asBool();
+  }
+  const auto queued = service_->Send(enqueue);
+  if (!queued) throw RestError(404, "no study " + id + " in Orthanc");
+  return JsonAnswer(StudyToJson(*queued), 202);
 }
 
 RestResponse RestApi::CancelStudy(const std::string& id) const {
-  auto record = service_->Queue().Get(id);
-  if (!record) throw RestError(404, "study " + id + " is not tracked by the plugin");
-  if (!service_->Cancel(id)) {
-    throw RestError(409, "study " + id + " is " + ToString(record->state) +
-                             "; only queued or sending studies can be cancelled");
+  const CancelResult result = service_->Cancel(id);
+  switch (result.outcome) {
+    case CancelResult::Outcome::NotTracked:
+      throw RestError(404, "study " + id + " is not tracked by the plugin");
+    case CancelResult::Outcome::NotCancellable:
+      throw RestError(409, "study " + id + " is " + ToString(result.study.state) +
+                               "; only queued or sending studies can be cancelled");
+    case CancelResult::Outcome::Cancelled:
+      break;
   }
-  return JsonAnswer(StudyToJson(*service_->Queue().Get(id)));
+  return JsonAnswer(StudyToJson(result.study));
 }
 
 RestResponse RestApi::OrderMetadata(const std::string& orderId, const RestRequest& request) const {
   if (!IsUuidV4(orderId)) throw RestError(400, "order id must be a UUID v4");
   const Json::Value body = ParseBodyObject(request.body);
   try {
-    service_->Client().AddMetadata(orderId, body);
+    service_->AddOrderMetadata(orderId, body, request.user);
   } catch (const IngestError& e) {
     Json::Value details;
     details["http_status"] = static_cast<Json::Int64>(e.HttpStatus());
     throw RestError(502, std::string("the ingestion service refused the metadata: ") + e.what(),
                     details);
   }
-  AuditEvent e;
-  e.event = "metadata_added";
-  e.orderId = orderId;
-  e.user = request.user;
-  service_->Audit().Record(e, service_->Clock().Now());
   Json::Value v;
   v["order_id"] = orderId;
   v["status"] = "metadata added";
@@ -329,22 +226,141 @@ RestResponse RestApi::OrderMetadata(const std::string& orderId, const RestReques
 }
 
 RestResponse RestApi::TestConnection() const {
-  Json::Value v;
-  const Configuration& config = service_->Config();
-  v["url"] = config.url;
-  v["token_url"] = config.tokenUrl;
-  v["https_verify_peers"] = config.httpsVerifyPeers;
-  try {
-    service_->Tokens().GetToken();
-    const TokenState state = service_->Tokens().State();
-    v["ok"] = true;
-    v["token"] = "obtained";
-    v["valid_until"] = Iso(state.expiresAt);
-  } catch (const std::exception& e) {
-    v["ok"] = false;
-    v["token"] = "failed";
-    v["error"] = e.what();
+  return JsonAnswer(ConnectionTestToJson(service_->TestConnection()));
+}
+
+namespace {
+
+// Only `allowed` keys in a POST body; 400 naming the first other one.
+void RequireKnownKeys(const Json::Value& body, const std::vector<std::string>& allowed) {
+  for (const auto& key : body.getMemberNames()) {
+    if (std::find(allowed.begin(), allowed.end(), key) == allowed.end()) {
+      throw RestError(400, "unknown key '" + key +
+                               "' (allowed: " + boost::algorithm::join(allowed, ", ") + ")");
+    }
   }
+}
+
+}  // namespace
+
+RestResponse RestApi::PauseQueue(const RestRequest& request) const {
+  const Json::Value body = ParseBodyObject(request.body);
+  RequireKnownKeys(body, {"cancel_running"});
+  if (body.isMember("cancel_running") && !body["cancel_running"].isBool()) {
+    throw RestError(400, "'cancel_running' must be true or false");
+  }
+  PauseRequest pause;
+  pause.user = request.user;
+  pause.running =
+      body.get("cancel_running", false).asBool() ? RunningSends::Stop : RunningSends::Finish;
+  const unsigned stopped = service_->Pause(pause);
+  Json::Value v;
+  v["paused"] = true;
+  v["stopped"] = stopped;
+  return JsonAnswer(v);
+}
+
+RestResponse RestApi::ResumeQueue(const RestRequest& request) const {
+  RequireKnownKeys(ParseBodyObject(request.body), {});
+  service_->Resume(request.user);
+  Json::Value v;
+  v["paused"] = false;
+  return JsonAnswer(v);
+}
+
+RestResponse RestApi::BulkSend(const RestRequest& request) const {
+  const Json::Value body = ParseBodyObject(request.body);
+  RequireKnownKeys(body, {"state", "since", "modality", "limit"});
+  BulkSendQuery query;
+  query.requestedBy = request.user;
+  if (!body.isMember("state") && !body.isMember("since") && !body.isMember("modality")) {
+    throw RestError(400, "give at least one of 'state', 'since', 'modality'");
+  }
+  if (body.isMember("state")) {
+    const Json::Value& state = body["state"];
+    query.state = state.isString() ? ParseStudyState(state.asString()) : std::nullopt;
+    if (!query.state) {
+      throw RestError(400, "'state' must be one of queued, sending, sent, failed, cancelled");
+    }
+  }
+  if (body.isMember("since")) {
+    const Json::Value& since = body["since"];
+    if (since.isNumeric() && since.asDouble() >= 0) {
+      query.since = since.asDouble();
+    } else if (since.isString()) {
+      query.since = ParseSince({{"since", since.asString()}});
+    } else {
+      throw RestError(400, "'since' must be Unix seconds or an ISO 8601 UTC time");
+    }
+  }
+  if (body.isMember("modality")) {
+    const Json::Value& modality = body["modality"];
+    if (!modality.isString() || modality.asString().empty() || modality.asString().size() > 16) {
+      throw RestError(400, "'modality' must be a modality such as \"CT\" (at most 16 characters)");
+    }
+    query.modality = modality.asString();
+  }
+  if (body.isMember("limit")) {
+    const Json::Value& limit = body["limit"];
+    if (!limit.isIntegral() || limit.asInt64() < 1 || limit.asInt64() > 1000) {
+      throw RestError(400, "'limit' must be an integer from 1 to 1000");
+    }
+    query.limit = static_cast<unsigned>(limit.asUInt());
+  }
+  Json::Value studies(Json::arrayValue);
+  for (const auto& record : service_->BulkSend(query)) studies.append(StudyToJson(record));
+  Json::Value v;
+  v["queued"] = studies.size();
+  v["studies"] = studies;
+  return JsonAnswer(v, 202);
+}
+
+RestResponse RestApi::PreviewStudy(const std::string& id) const {
+  const auto preview = service_->Preview(id);
+  if (!preview) throw RestError(404, "no study " + id + " in Orthanc");
+  return JsonAnswer(PreviewToJson(*preview));
+}
+
+RestResponse RestApi::Refuse(const RestRequest& request, Role role, Role required) const {
+  if (service_ != nullptr) {
+    service_->RecordAccessDenied(request.user, request.method, "/cloud-ingest" + request.path);
+  }
+  Json::Value details;
+  details["user"] = request.user;
+  details["role"] = ToString(role);
+  details["required"] = ToString(required);
+  return JsonError(403,
+                   request.user.empty() ? std::string("access denied: no user")
+                                        : "access denied: " + request.user + " is " +
+                                              ToString(role) + ", this needs " + ToString(required),
+                   details);
+}
+
+RestResponse RestApi::Me(const RestRequest& request) const {
+  const Role role = RoleOf(permissions_, request.user);
+  Json::Value v;
+  v["user"] = request.user;
+  v["role"] = ToString(role);
+  v["can"] = Capabilities(role);
+  v["permissions_configured"] = permissions_.configured;
+  return JsonAnswer(v);
+}
+
+RestResponse RestApi::Receipt(const std::string& id) const {
+  auto receipt = service_->Receipt(id);
+  if (!receipt) throw RestError(404, "study " + id + " was never sent: no receipt");
+  return JsonAnswer(*receipt);
+}
+
+RestResponse RestApi::VerifyAudit() const {
+  const AuditVerification result = service_->VerifyAudit();
+  Json::Value v;
+  v["ok"] = result.ok;
+  v["records"] = static_cast<Json::UInt64>(result.records);
+  v["first_bad_seq"] = result.firstBadSeq
+                           ? Json::Value(static_cast<Json::UInt64>(*result.firstBadSeq))
+                           : Json::Value();
+  v["reason"] = result.reason;
   return JsonAnswer(v);
 }
 

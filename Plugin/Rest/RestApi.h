@@ -1,24 +1,25 @@
 #pragma once
-// The /cloud-ingest/ routes (CONTRACT section 3), independent of the SDK:
+// The /cloud-ingest/ routes (docs/REFERENCE.md, REST API), independent of the SDK:
 // the SDK layer turns Orthanc's request into a RestRequest and back.
 #include <json/value.h>
 
-#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
+#include "Core/Configuration/Configuration.h"  // PermissionSettings
+
 namespace CloudIngest {
 
-class CloudIngestService;
-struct StudyRecord;
+class IngestService;
 
 struct RestRequest {
   std::string method;  // GET, POST, PUT, DELETE
   std::string path;    // below /cloud-ingest, e.g. "/studies/abc/send"
   std::map<std::string, std::string> query;
   std::string body;
-  std::string user;  // who Orthanc says is calling, where known
+  std::string contentType;  // the request's Content-Type header, empty when absent
+  std::string user;         // who Orthanc says is calling, where known
 };
 
 struct RestResponse {
@@ -32,7 +33,8 @@ class RestApi {
  public:
   using Resources = std::map<std::string, std::string>;  // "WebApp/index.html" -> bytes
   // `service` is null when the plugin is disabled: only status answers then.
-  RestApi(CloudIngestService* service, const Resources& resources);
+  // `permissions` not configured: every caller is admin.
+  RestApi(IngestService* service, const Resources& resources, PermissionSettings permissions = {});
   // Never throws: errors become JSON {"error","details"} with a fitting status.
   RestResponse Handle(const RestRequest& request) const;
 
@@ -45,14 +47,28 @@ class RestApi {
   RestResponse CancelStudy(const std::string& id) const;
   RestResponse OrderMetadata(const std::string& orderId, const RestRequest& request) const;
   RestResponse TestConnection() const;
+  RestResponse PauseQueue(const RestRequest& request) const;
+  RestResponse ResumeQueue(const RestRequest& request) const;
+  RestResponse BulkSend(const RestRequest& request) const;
+  RestResponse PreviewStudy(const std::string& id) const;
   RestResponse App(const std::string& file) const;
+  RestResponse Me(const RestRequest& request) const;
+  RestResponse Receipt(const std::string& id) const;
+  RestResponse VerifyAudit() const;
+  // 403 and an access_denied record.
+  RestResponse Refuse(const RestRequest& request, Role role, Role required) const;
 
-  CloudIngestService* service_;
+  IngestService* service_;
   const Resources& resources_;
+  const PermissionSettings permissions_;
 };
 
-Json::Value StudyToJson(const StudyRecord& record);
-// {"error": message, "details": details}
-RestResponse JsonError(int status, const std::string& message, const Json::Value& details = {});
+// Orthanc splits a multipart/form-data POST into its parts and hands each part
+// to the route with the part's own headers, which the sender writes, then
+// answers 200 whatever the route said; a cross-site page can send one without
+// a CORS preflight. True for a POST of any multipart type to /cloud-ingest/,
+// which an incoming-request filter must refuse before it is routed.
+bool RefuseBeforeRouting(const std::string& method, const std::string& uri,
+                         const std::string& contentType);
 
 }  // namespace CloudIngest

@@ -1,7 +1,12 @@
 #include "RestBody.h"
+#include "Core/JsonText.h"
+
+#include <boost/algorithm/string.hpp>
 
 #include <json/json.h>
 
+#include <algorithm>
+#include <cctype>
 #include <memory>
 
 namespace CloudIngest {
@@ -13,18 +18,18 @@ Json::Value ParseRestBody(const std::string& body) {
   builder["failIfExtra"] = true;
   builder["rejectDupKeys"] = true;
   builder["stackLimit"] = 64;
-  const std::unique_ptr<Json::CharReader> reader(builder.newCharReader());
   Json::Value value;
   std::string errors;
-  bool ok = false;
-  try {
-    ok = reader->parse(body.data(), body.data() + body.size(), &value, &errors);
-  } catch (const Json::Exception& e) {
-    errors = e.what();  // jsoncpp throws past stackLimit
-  }
-  if (!ok) throw RestBodyError("the body is not valid JSON", errors);
+  if (!ParseJsonText(builder, body, value, errors))
+    throw RestBodyError("the body is not valid JSON", errors);
   if (!value.isObject()) throw RestBodyError("the body must be a JSON object");
   return value;
+}
+
+bool IsJsonContentType(const std::string& contentType) {
+  const std::string type = boost::algorithm::trim_copy_if(
+      contentType.substr(0, contentType.find(';')), boost::algorithm::is_any_of(" \t"));
+  return boost::algorithm::iequals(type, "application/json", std::locale::classic());
 }
 
 }  // namespace CloudIngest

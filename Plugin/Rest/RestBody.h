@@ -21,4 +21,8 @@ class RestBodyError : public std::runtime_error {
 // keys, nothing after it, at most 1 MiB). Throws RestBodyError.
 Json::Value ParseRestBody(const std::string& body);
 
+// True for a Content-Type of "application/json", the media type in any case,
+// with or without parameters ("; charset=utf-8"). False when absent (empty).
+bool IsJsonContentType(const std::string& contentType);
+
 }  // namespace CloudIngest

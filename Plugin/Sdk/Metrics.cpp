@@ -2,16 +2,17 @@
 
 #include <string>
 
-#include "Core/CloudIngestService.h"
+#include "Core/IngestService.h"
 
 namespace CloudIngest::Sdk {
 
-void PublishMetrics(OrthancPluginContext* context, CloudIngestService& service) {
+void PublishMetrics(OrthancPluginContext* context, IngestService& service) {
   auto set = [&](const std::string& name, double value) {
     OrthancPluginSetMetricsValue(context, ("cloud_ingest_" + name).c_str(),
                                  static_cast<float>(value), OrthancPluginMetricsType_Default);
   };
-  const QueueTotals totals = service.Queue().Totals();
+  const ServiceStatus status = service.Status();
+  const QueueTotals& totals = status.totals;
   for (const auto& [state, count] : totals.byState) set("queue_" + ToString(state), count);
   set("studies_sent_total", static_cast<double>(totals.studiesSent));
   set("instances_sent_total", static_cast<double>(totals.instancesSent));
@@ -22,10 +23,12 @@ void PublishMetrics(OrthancPluginContext* context, CloudIngestService& service) 
   // Orthanc metrics are floats (a Unix time would lose two minutes of
   // precision), so publish the age of the last success instead.
   set("seconds_since_last_success",
-      totals.lastSuccess > 0 ? service.Clock().Now() - totals.lastSuccess : -1);
-  const TokenState token = service.Tokens().State();
-  set("token_refresh_failures_total", token.refreshFailures);
-  set("token_valid", token.valid && token.expiresAt > service.Clock().Now() ? 1 : 0);
+      totals.lastSuccess > 0 ? status.takenAt - totals.lastSuccess : -1);
+  set("token_refresh_failures_total", status.token.refreshFailures);
+  set("token_valid", status.token.validNow ? 1 : 0);
+  set("queue_paused", status.paused ? 1 : 0);
+  set("send_window_open", status.sendWindows.open ? 1 : 0);  // 1 without SendWindows
+  set("webhooks_pending", static_cast<double>(status.webhooksPending));
 }
 
 }  // namespace CloudIngest::Sdk

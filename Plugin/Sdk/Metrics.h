@@ -3,11 +3,11 @@
 #include <orthanc/OrthancCPlugin.h>
 
 namespace CloudIngest {
-class CloudIngestService;
+class IngestService;
 }
 
 namespace CloudIngest::Sdk {
 
-void PublishMetrics(OrthancPluginContext* context, CloudIngestService& service);
+void PublishMetrics(OrthancPluginContext* context, IngestService& service);
 
 }  // namespace CloudIngest::Sdk

@@ -1,5 +1,5 @@
 #pragma once
-#include "Core/ChangeFeed.h"
+#include "Core/Orthanc/ChangeFeed.h"
 #include "OrthancRest.h"
 
 namespace CloudIngest::Sdk {

@@ -31,6 +31,18 @@ std::string OrthancRest::GetBinary(const std::string& uri) const {
   return buffer.ToString();
 }
 
+std::string OrthancRest::PostBinary(const std::string& uri, const std::string& body) const {
+  MemoryBuffer buffer(context_);
+  const OrthancPluginErrorCode code = OrthancPluginRestApiPost(
+      context_, buffer.Target(), uri.c_str(), body.data(), static_cast<uint32_t>(body.size()));
+  if (code != OrthancPluginErrorCode_Success) {
+    throw OrthancRestError("POST " + uri + " inside Orthanc failed: " +
+                               OrthancPluginGetErrorDescription(context_, code),
+                           code);
+  }
+  return buffer.ToString();
+}
+
 Json::Value OrthancRest::GetJson(const std::string& uri) const {
   return ParseJson(GetBinary(uri));
 }

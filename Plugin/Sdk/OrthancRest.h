@@ -24,6 +24,8 @@ class OrthancRest {
   // Throws OrthancRestError.
   std::string GetBinary(const std::string& uri) const;
   Json::Value GetJson(const std::string& uri) const;
+  // POST with a body; the answer's bytes. Throws OrthancRestError.
+  std::string PostBinary(const std::string& uri, const std::string& body) const;
   // false when Orthanc answers "unknown resource".
   bool TryGetJson(const std::string& uri, Json::Value& result) const;
   OrthancPluginContext* Context() const { return context_; }

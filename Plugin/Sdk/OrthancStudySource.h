@@ -1,6 +1,6 @@
 #pragma once
 // IStudySource over Orthanc's REST API, called from worker threads.
-#include "Core/StudySource.h"
+#include "Core/Orthanc/StudySource.h"
 #include "OrthancRest.h"
 
 namespace CloudIngest::Sdk {

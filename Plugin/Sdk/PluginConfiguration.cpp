@@ -2,6 +2,8 @@
 
 #include <json/json.h>
 
+#include <unistd.h>
+
 #include <filesystem>
 
 #include "OrthancHandles.h"
@@ -21,6 +23,12 @@ Json::Value ReadGlobal(OrthancPluginContext* context) {
   const OrthancString text(context, OrthancPluginGetConfiguration(context));
   if (text.IsNull()) throw ConfigurationError("CloudIngest: cannot read Orthanc's configuration");
   return ParseJson(text.ToString());
+}
+
+std::string HostName() {
+  char name[256] = {};
+  if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
+  return name;
 }
 
 }  // namespace
@@ -56,16 +64,29 @@ Configuration ReadConfiguration(OrthancPluginContext* context) {
                                                        : std::string("OrthancStorage"),
                base);
 
+  if (global["HttpPort"].isUInt()) defaults.httpPort = global["HttpPort"].asUInt();
+  if (global["StableAge"].isNumeric()) defaults.stableAge = global["StableAge"].asDouble();
+  defaults.hostName = HostName();
+  // Orthanc turns authentication on by itself when remote access is allowed
+  // and AuthenticationEnabled is not set.
+  defaults.authenticationEnabled =
+      global["AuthenticationEnabled"].isBool() ? global["AuthenticationEnabled"].asBool()
+      : global["RemoteAccessAllowed"].isBool() ? global["RemoteAccessAllowed"].asBool()
+                                               : false;
+
   Configuration config = ParseConfiguration(global["CloudIngest"], defaults);
   config.auditLog = Absolute(config.auditLog, base);
-  config.database = Absolute(config.database, base);
+  const bool sharedDatabase = config.cluster.sharedStore;
+  if (!sharedDatabase) config.database = Absolute(config.database, base);
   config.temporaryDirectory = Absolute(config.temporaryDirectory, base);
   config.httpsCaCertificates = Absolute(config.httpsCaCertificates, base);
+  config.auditSyslog.caCertificate = Absolute(config.auditSyslog.caCertificate, base);
   // Plugins load before Orthanc creates its index folder, where our files
   // live by default; create their folders as Orthanc would. A failure here
   // surfaces as a clear error when the file is opened.
   if (config.enable) {
     for (const auto& file : {config.auditLog, config.database}) {
+      if (sharedDatabase && file == config.database) continue;
       std::error_code ignored;
       std::filesystem::create_directories(std::filesystem::path(file).parent_path(), ignored);
     }

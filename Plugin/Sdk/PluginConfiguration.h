@@ -3,7 +3,7 @@
 // section into a Configuration (throws ConfigurationError naming the key).
 #include <orthanc/OrthancCPlugin.h>
 
-#include "Core/Configuration.h"
+#include "Core/Configuration/Configuration.h"
 
 namespace CloudIngest::Sdk {
 

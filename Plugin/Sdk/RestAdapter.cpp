@@ -1,8 +1,11 @@
 #include "RestAdapter.h"
 
+#include <boost/algorithm/string.hpp>
+
 #include <openssl/evp.h>
 
 #include <cctype>
+#include <string>
 #include <vector>
 
 namespace CloudIngest::Sdk {
@@ -36,20 +39,41 @@ std::string DecodeBase64(const std::string& text) {
   return std::string(reinterpret_cast<const char*>(out.data()), length);
 }
 
+// The value of the header named `lowerName` (in lower case), empty when absent.
+std::string HeaderValue(uint32_t count, const char* const* keys, const char* const* values,
+                        const std::string& lowerName) {
+  for (uint32_t i = 0; i < count; i++) {
+    if (boost::algorithm::iequals(keys[i], lowerName, std::locale::classic())) return values[i];
+  }
+  return {};
+}
+
+std::string HeaderValue(const OrthancPluginHttpRequest* request, const std::string& lowerName) {
+  return HeaderValue(request->headersCount, request->headersKeys, request->headersValues,
+                     lowerName);
+}
+
 }  // namespace
 
 std::string UserFromHeaders(const OrthancPluginHttpRequest* request) {
-  for (uint32_t i = 0; i < request->headersCount; i++) {
-    std::string key = request->headersKeys[i];
-    for (auto& c : key) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-    if (key != "authorization") continue;
-    const std::string value = request->headersValues[i];
-    if (value.rfind("Basic ", 0) != 0) return {};
-    const std::string decoded = DecodeBase64(value.substr(6));
-    const auto colon = decoded.find(':');
-    return colon == std::string::npos ? std::string() : decoded.substr(0, colon);
+  const std::string value = HeaderValue(request, "authorization");
+  if (value.rfind("Basic ", 0) != 0) return {};
+  const std::string decoded = DecodeBase64(value.substr(6));
+  const auto colon = decoded.find(':');
+  return colon == std::string::npos ? std::string() : decoded.substr(0, colon);
+}
+
+int32_t FilterIncomingRequest(OrthancPluginHttpMethod method, const char* uri, const char*,
+                              uint32_t headersCount, const char* const* headersKeys,
+                              const char* const* headersValues, uint32_t, const char* const*,
+                              const char* const*) {
+  try {
+    const std::string contentType =
+        HeaderValue(headersCount, headersKeys, headersValues, "content-type");
+    return RefuseBeforeRouting(MethodName(method), uri == nullptr ? "" : uri, contentType) ? 0 : 1;
+  } catch (const std::exception&) {
+    return -1;
   }
-  return {};
 }
 
 RestRequest ToRestRequest(const char* path, const OrthancPluginHttpRequest* request) {
@@ -62,6 +86,7 @@ RestRequest ToRestRequest(const char* path, const OrthancPluginHttpRequest* requ
   if (request->body != nullptr && request->bodySize > 0) {
     r.body.assign(static_cast<const char*>(request->body), request->bodySize);
   }
+  r.contentType = HeaderValue(request, "content-type");
   r.user = UserFromHeaders(request);
   return r;
 }

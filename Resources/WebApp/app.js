@@ -24,6 +24,7 @@
     actionEpoch: 0,      // bumped by resend/cancel: older refresh answers are stale
     bannerSource: null,  // 'refresh' errors clear themselves on the next success
     counts: null,        // queue counts from the last status, for "of N"
+    can: new Set(),      // what GET me allows: actions stay hidden until it answers
   };
 
   const $ = (id) => document.getElementById(id);
@@ -50,8 +51,12 @@
       credentials: 'same-origin',
       headers: { Accept: 'application/json' },
     };
-    if (body !== undefined) {
+    // The plugin answers a POST of any other type with 415 (a cross-site form cannot send
+    // JSON without a CORS preflight), so even a POST without a body declares JSON.
+    if (body !== undefined || method === 'POST') {
       init.headers['Content-Type'] = 'application/json';
+    }
+    if (body !== undefined) {
       init.body = JSON.stringify(body);
     }
     let response;
@@ -148,13 +153,26 @@
 
   // ------------------------------------------------------------------ status
 
+  // "Auto, uploads at a time: auto, round trip 81 ms": what decides how studies go.
+  function uploadModeText(status) {
+    let text = status.upload_mode || '?';
+    if (status.concurrency) {
+      text += status.concurrency === 'auto' ? ', uploads at a time: auto'
+        : ', ' + status.concurrency + ' uploads at a time';
+    }
+    const rtt = status.round_trip_ms;
+    text += typeof rtt === 'number' ? ', round trip ' + rtt.toFixed(rtt < 10 ? 1 : 0) + ' ms'
+      : ', round trip not measured yet';
+    return text;
+  }
+
   function renderStatus(status) {
     setText($('status-version'), status.version || '?');
     setText($('status-enabled'), status.enabled ? 'yes' : 'no (CloudIngest.Enable is false)');
     $('status-enabled').dataset.enabled = status.enabled ? 'true' : 'false';
     setText($('status-url'), status.url || '—');
     setText($('status-auto-send'), status.enabled ? (status.auto_send ? 'on' : 'off') : '—');
-    setText($('status-upload-mode'), status.upload_mode || '—');
+    setText($('status-upload-mode'), status.enabled ? uploadModeText(status) : '—');
 
     // Only the token's state is ever shown: the server never sends the token.
     const token = status.token || null;
@@ -175,6 +193,25 @@
       tokenElement.dataset.valid = 'false';
     }
 
+    const database = status.database || null;
+    const databaseElement = $('status-database');
+    if (!database) {
+      setText(databaseElement, '—');
+    } else {
+      let text = database.kind + (database.reachable ? '' : ': not answering');
+      if (database.last_error) text += ' (' + database.last_error + ')';
+      setText(databaseElement, text);
+      databaseElement.dataset.reachable = database.reachable ? 'true' : 'false';
+    }
+    renderNodes(status.nodes || [], status.node);
+    // POST /queue/pause holds every new send until resumed.
+    setText($('status-paused'), !status.enabled ? '—' : status.paused ? 'paused' : 'running');
+    $('status-paused').dataset.paused = status.paused ? 'true' : 'false';
+    const toggle = $('queue-toggle');
+    toggle.hidden = !status.enabled;
+    toggle.dataset.action = status.paused ? 'resume' : 'pause';
+    setText(toggle, status.paused ? 'Resume queue' : 'Pause queue');
+
     const queue = status.queue || {};
     view.counts = status.enabled ? queue : null;
     for (const item of $('queue-counts').querySelectorAll('li[data-state]')) {
@@ -187,6 +224,24 @@
     setText($('total-bytes'), formatBytes(totals.bytes_sent));
     setText($('total-failures'), formatCount(totals.failures));
     setText($('total-last-success'), totals.last_success ? formatTime(totals.last_success) : 'never');
+  }
+
+  // One line per node of the cluster (just this one with SQLite): whether it
+  // renews its claims, its last heartbeat and how many studies it is sending.
+  function renderNodes(nodes, self) {
+    const list = $('nodes');
+    list.replaceChildren();
+    for (const node of nodes) {
+      const item = document.createElement('li');
+      item.dataset.node = node.name;
+      item.dataset.alive = node.alive ? 'true' : 'false';
+      const sending = (node.sending || []).length;
+      let text = node.name + (node.name === self ? ' (this node)' : '') + ': ';
+      text += node.alive ? 'alive' : 'silent since ' + formatTime(node.last_heartbeat);
+      text += ', sending ' + sending + (sending === 1 ? ' study' : ' studies');
+      item.textContent = text;
+      list.appendChild(item);
+    }
   }
 
   // ------------------------------------------------------------------ studies table
@@ -238,7 +293,13 @@
     cancel.className = 'cancel';
     cancel.textContent = 'Cancel';
     cancel.addEventListener('click', () => act('cancel', id, cancel));
-    actions.append(resend, cancel);
+    const receipt = document.createElement('a');
+    receipt.className = 'receipt';
+    receipt.textContent = 'Receipt';
+    receipt.setAttribute('href', API + 'studies/' + encodeURIComponent(id) + '/receipt');
+    receipt.setAttribute('target', '_blank');
+    receipt.setAttribute('rel', 'noopener');
+    actions.append(resend, cancel, receipt);
     return row;
   }
 
@@ -287,7 +348,11 @@
     const cancel = row.querySelector('button.cancel');
     resend.setAttribute('aria-label', 'Resend study: ' + label);
     cancel.setAttribute('aria-label', 'Cancel sending study: ' + label);
-    cancel.hidden = !CANCELLABLE.has(state);
+    resend.hidden = !view.can.has('send');
+    cancel.hidden = !view.can.has('send') || !CANCELLABLE.has(state);
+    const receipt = row.querySelector('a.receipt');
+    receipt.setAttribute('aria-label', 'Delivery receipt of study: ' + label);
+    receipt.hidden = state !== 'sent';
   }
 
   // Rows are kept and updated in place (keyed by Orthanc id) so that the
@@ -450,6 +515,21 @@
     }
   }
 
+  async function toggleQueue(button) {
+    const action = button.dataset.action === 'resume' ? 'resume' : 'pause';
+    button.disabled = true;
+    try {
+      await callApi('POST', 'queue/' + action, {});
+      clearError('action');
+      notice(action === 'pause' ? 'Queue paused: no new send starts' : 'Queue resumed');
+    } catch (error) {
+      showError(error, 'action');
+    } finally {
+      button.disabled = false;
+      refresh();
+    }
+  }
+
   // ------------------------------------------------------------------ filter, paging, location
 
   // "#state=failed&offset=25": a reload or a shared link keeps the view.
@@ -477,12 +557,29 @@
     refresh();
   }
 
-  function start() {
+  // Who the user is and what they may do; the page offers only that.
+  async function loadRole() {
+    try {
+      const me = await callApi('GET', 'me');
+      view.can = new Set(Array.isArray(me.can) ? me.can : []);
+      document.body.dataset.role = typeof me.role === 'string' ? me.role : '';
+    } catch (error) {
+      // Refused: nothing to offer. Otherwise the role is unknown: offer the
+      // actions and let the plugin decide.
+      const refused = error instanceof ApiError && error.status === 403;
+      view.can = new Set(refused ? [] : ['view', 'send']);
+      document.body.dataset.role = refused ? 'none' : '';
+    }
+  }
+
+  async function start() {
     loadLocation();
+    await loadRole();
     $('state-filter').addEventListener('change', (event) => changeView(event.target.value, 0));
     $('prev-page').addEventListener('click', () => changeView(view.state, view.offset - PAGE_SIZE));
     $('next-page').addEventListener('click', () => changeView(view.state, view.offset + PAGE_SIZE));
     $('banner-close').addEventListener('click', () => clearError());
+    $('queue-toggle').addEventListener('click', (event) => toggleQueue(event.currentTarget));
     window.addEventListener('hashchange', () => {
       loadLocation();
       refresh();

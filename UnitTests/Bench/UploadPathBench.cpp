@@ -14,14 +14,15 @@
 #include <memory>
 #include <string>
 
-#include "Core/AuditLog.h"
-#include "Core/IngestClient.h"
-#include "Core/RetryPolicy.h"
-#include "Core/StudySender.h"
-#include "Core/TokenProvider.h"
-#include "Core/UploadQueue.h"
+#include "Core/Audit/AuditLog.h"
+#include "Core/Cloud/IngestClient.h"
+#include "Core/Cloud/TokenProvider.h"
+#include "Core/Sending/RetryPolicy.h"
+#include "Core/Sending/StudySender.h"
+#include "Core/Store/SqliteStudyStore.h"
 #include "Fakes/FakeCloud.h"
 #include "Fakes/FakeStudySource.h"
+#include "Fakes/TempDir.h"
 
 using namespace CloudIngest;
 using namespace CloudIngest::Testing;
@@ -36,24 +37,7 @@ class QuietLogger : public ILogger {
 };
 
 // Removes the scratch folder on every exit path.
-class ScratchDir {
- public:
-  ScratchDir() {
-    std::string pattern = (std::filesystem::temp_directory_path() / "upload-bench-XXXXXX").string();
-    if (mkdtemp(pattern.data()) == nullptr) throw std::runtime_error("mkdtemp failed");
-    path_ = pattern;
-  }
-  ~ScratchDir() {
-    std::error_code ignored;
-    std::filesystem::remove_all(path_, ignored);
-  }
-  ScratchDir(const ScratchDir&) = delete;
-  ScratchDir& operator=(const ScratchDir&) = delete;
-  const std::string& Path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ScratchDir = CloudIngest::Testing::TempDir;
 
 unsigned long ParseCount(const char* text, const char* what, unsigned long max) {
   char* end = nullptr;
@@ -66,7 +50,7 @@ unsigned long ParseCount(const char* text, const char* what, unsigned long max) 
 }
 
 int Run(unsigned instances, size_t size, unsigned concurrency) {
-  const ScratchDir dir;
+  const ScratchDir dir("upload-bench");
   Configuration config;
   config.url = "http://127.0.0.1:9";
   config.tokenUrl = config.url + "/auth/token";
@@ -83,7 +67,7 @@ int Run(unsigned instances, size_t size, unsigned concurrency) {
   SystemClock clock;
   QuietLogger log;
   StopSignal stop;
-  UploadQueue queue(config.database);
+  SqliteStudyStore queue(config.database);
   AuditLog audit(config.auditLog);
   TokenProvider tokens(
       TokenSettings{config.tokenUrl, "GET", config.clientId, config.clientSecret, config.scope},
@@ -99,8 +83,10 @@ int Run(unsigned instances, size_t size, unsigned concurrency) {
     std::fprintf(stderr, "the queue did not hand out the study\n");
     return 1;
   }
-  StudySender sender(
-      SenderDependencies{config, source, client, queue, audit, retry, clock, log, stop, nullptr});
+  MemoryBudget memory(config.maxMemory);
+  ThreadStarter threads(log);
+  StudySender sender(SenderDependencies{config, source, client, queue, audit, retry, clock, log,
+                                        stop, nullptr, memory, threads});
   const SendOutcome outcome = sender.Run(*claimed);
   const size_t stored = cloud.Stored().size();
   std::printf(

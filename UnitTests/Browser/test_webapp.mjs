@@ -28,12 +28,16 @@ const STUDY_ID = required('STUDY_ID');
 const HOSTILE_STUDY_ID = required('HOSTILE_STUDY_ID');
 const SCREENSHOT_DIR = required('SCREENSHOT_DIR');
 const CLIENT_SECRET = process.env.CLOUD_CLIENT_SECRET || '';
+// Optional: users with the viewer and operator roles (CloudIngest.Permissions).
+const VIEWER = process.env.VIEWER_USER ? [process.env.VIEWER_USER, process.env.VIEWER_PASSWORD] : null;
+const OPERATOR = process.env.OPERATOR_USER
+  ? [process.env.OPERATOR_USER, process.env.OPERATOR_PASSWORD] : null;
 const HOSTILE_NAME = '<img src=x onerror=alert(1)>';
 const APP_URL = `${ORTHANC_URL}/cloud-ingest/app/`;
 const EXPLORER_URL = `${ORTHANC_URL}/app/explorer.html`;
 const SEND_WAIT_MS = 60000;  // a resend of a small study must be back to "sent" within this
 
-// Debian's chromium (FIELD-NOTES "Browsers"); playwright adds --headless itself.
+// Debian's chromium (playwright cannot download browsers here); playwright adds --headless itself.
 const CHROMIUM_FLAGS = ['--no-sandbox', '--disable-gpu', '--disable-background-networking',
                         '--disable-component-update', '--disable-sync', '--no-first-run'];
 
@@ -144,6 +148,10 @@ describe('Cloud Ingest page', () => {
       assert.equal(await page.textContent('#status-enabled'), 'yes');
       assert.equal(await page.textContent('#status-url'), status.url);
       assert.match(await page.textContent('#status-token'), /^valid until \d{4}-\d\d-\d\d \d\d:\d\d:\d\d$/);
+      // Studies were sent: the round trip to the API is measured and shown.
+      assert.equal(typeof status.round_trip_ms, 'number');
+      assert.match(await page.textContent('#status-upload-mode'),
+        new RegExp(`^${status.upload_mode}, ${status.concurrency} uploads at a time, round trip \\d+(\\.\\d)? ms$`));
       const sentCount = Number(await page.textContent('#queue-counts li[data-state="sent"] .count'));
       assert.ok(sentCount >= 2, `at least the two sent studies are counted, got ${sentCount}`);
       assert.ok(Number((await page.textContent('#total-studies')).replace(/\D/g, '')) >= 2);
@@ -168,6 +176,25 @@ describe('Cloud Ingest page', () => {
       assert.deepEqual(problems, { dialogs: [], pageErrors: [], consoleErrors: [] });
 
       await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'webapp.png'), fullPage: true });
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('pauses and resumes the queue with its button', async () => {
+    const { page, problems } = await openPage(APP_URL);
+    try {
+      await waitForAppLoaded(page);
+      await page.waitForFunction(() => document.getElementById('status-paused').textContent === 'running');
+      assert.equal(await page.textContent('#queue-toggle'), 'Pause queue');
+      await page.click('#queue-toggle');
+      await page.waitForFunction(() => document.getElementById('status-paused').textContent === 'paused');
+      assert.equal((await apiJson(page, 'status')).paused, true);
+      assert.equal(await page.textContent('#queue-toggle'), 'Resume queue');
+      await page.click('#queue-toggle');
+      await page.waitForFunction(() => document.getElementById('status-paused').textContent === 'running');
+      assert.equal((await apiJson(page, 'status')).paused, false);
+      assert.deepEqual(problems, { dialogs: [], pageErrors: [], consoleErrors: [] });
     } finally {
       await page.close();
     }
@@ -229,6 +256,8 @@ describe('Cloud Ingest page', () => {
         page.click(`${rowSelector(STUDY_ID)} button.resend`),
       ]);
       assert.equal(request.postData(), '{}');
+      // The plugin refuses POSTs that are not JSON (415): the page must say so.
+      assert.match((await request.allHeaders())['content-type'] || '', /^application\/json\b/);
       const answer = await request.response();
       assert.equal(answer.status(), 202);
 
@@ -372,6 +401,7 @@ describe('Orthanc Explorer extension', () => {
                                    r.url() === `${ORTHANC_URL}/cloud-ingest/studies/${STUDY_ID}/send`),
         button.click(),
       ]);
+      assert.match((await request.allHeaders())['content-type'] || '', /^application\/json\b/);
       assert.equal((await request.response()).status(), 202);
       await waitForResendCycle(page, '#cloud-ingest-status',
                                { inFlight: /^Cloud: (queued|sending)\b/, done: /^Cloud: sent\b/ });
@@ -421,6 +451,83 @@ describe('Orthanc Explorer extension', () => {
       assert.deepEqual(errors, []);
     } finally {
       await broken.close();
+    }
+  });
+});
+
+// What each role sees (CloudIngest.Permissions): a browser logged in as that user.
+describe('Roles', { skip: !VIEWER || !OPERATOR ? 'VIEWER_USER/OPERATOR_USER not set' : false }, () => {
+  let browser;
+  before(async () => {
+    browser = await chromium.launch({ executablePath: '/usr/bin/chromium', headless: true,
+                                      args: CHROMIUM_FLAGS });
+  });
+  after(async () => {
+    if (browser) await browser.close();
+  });
+
+  async function pageAs([username, password], url) {
+    const userContext = await browser.newContext({ httpCredentials: { username, password } });
+    const page = await userContext.newPage();
+    const errors = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(url);
+    return { page, errors, close: () => userContext.close() };
+  }
+
+  async function waitForRole(page, role) {
+    await page.waitForFunction((r) => document.body.dataset.role === r, role);
+  }
+
+  test('a viewer sees the studies and receipts but no Resend or Cancel', async () => {
+    const { page, errors, close } = await pageAs(VIEWER, APP_URL);
+    try {
+      await waitForRole(page, 'viewer');
+      await waitForAppLoaded(page);
+      const row = page.locator(rowSelector(STUDY_ID));
+      await row.waitFor();
+      assert.equal(await row.locator('button.resend').isHidden(), true);
+      assert.equal(await row.locator('button.cancel').isHidden(), true);
+      const receipt = row.locator('a.receipt');
+      await receipt.waitFor({ state: 'visible' });
+      const answer = await page.request.get(new URL(await receipt.getAttribute('href'), page.url()).href);
+      assert.equal(answer.status(), 200);
+      assert.ok((await answer.json()).files.length > 0);
+      await page.screenshot({ path: path.join(SCREENSHOT_DIR, 'webapp-viewer.png'), fullPage: true });
+      assert.deepEqual(errors, []);
+    } finally {
+      await close();
+    }
+  });
+
+  test('an operator sees Resend', async () => {
+    const { page, errors, close } = await pageAs(OPERATOR, APP_URL);
+    try {
+      await waitForRole(page, 'operator');
+      await waitForAppLoaded(page);
+      await page.locator(`${rowSelector(STUDY_ID)} button.resend`).waitFor({ state: 'visible' });
+      assert.deepEqual(errors, []);
+    } finally {
+      await close();
+    }
+  });
+
+  test('in Orthanc Explorer a viewer gets the status line, an operator also the button', async () => {
+    const studyPage = `${EXPLORER_URL}#study?uuid=${STUDY_ID}`;
+    const viewer = await pageAs(VIEWER, studyPage);
+    try {
+      await viewer.page.waitForFunction(
+        () => /^Cloud: sent\b/.test(document.getElementById('cloud-ingest-status').textContent));
+      assert.equal(await viewer.page.locator('#cloud-ingest-send-item').isHidden(), true);
+      assert.equal(await viewer.page.locator('#cloud-ingest-status-item').isVisible(), true);
+    } finally {
+      await viewer.close();
+    }
+    const operator = await pageAs(OPERATOR, studyPage);
+    try {
+      await operator.page.locator('#cloud-ingest-send').waitFor({ state: 'visible' });
+    } finally {
+      await operator.close();
     }
   });
 });

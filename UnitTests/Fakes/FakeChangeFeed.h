@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-#include "Core/ChangeFeed.h"
+#include "Core/Orthanc/ChangeFeed.h"
 
 namespace CloudIngest {
 

@@ -2,6 +2,7 @@
 // An in-memory ingestion service behind IHttpClient, for sender tests: it
 // answers token, new-order, upload, PUT and add-metadata like the real API,
 // records what arrived, and lets a test inject a failure on any request.
+#include <atomic>
 #include <functional>
 #include <map>
 #include <mutex>
@@ -9,8 +10,8 @@
 #include <string>
 #include <vector>
 
+#include "Core/Cloud/Http.h"
 #include "Core/Hashes.h"
-#include "Core/Http.h"
 
 namespace CloudIngest::Testing {
 
@@ -20,6 +21,16 @@ class FakeCloud : public IHttpClient {
   using Fault = std::function<std::optional<HttpResponse>(const HttpRequest&, unsigned callIndex)>;
 
   HttpResponse Execute(const HttpRequest& request) override {
+    HttpResponse response = Answer(request);
+    // A PUT's wait includes its body: only API answers measure the round trip.
+    if (request.method != "PUT") response.answerSeconds = answerSeconds_;
+    return response;
+  }
+
+  // The round trip every API answer reports from now on (a simulated network).
+  void SetAnswerSeconds(double seconds) { answerSeconds_ = seconds; }
+
+  HttpResponse Answer(const HttpRequest& request) {
     std::string step = StepOf(request);
     std::unique_lock<std::mutex> lock(mutex_);
     const unsigned index = calls_[step]++;
@@ -112,6 +123,7 @@ class FakeCloud : public IHttpClient {
   }
 
   std::mutex mutex_;
+  std::atomic<double> answerSeconds_{0};
   std::map<std::string, unsigned> calls_;
   std::map<std::string, Fault> faults_;
   std::vector<std::string> log_;

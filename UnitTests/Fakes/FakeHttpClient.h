@@ -12,7 +12,7 @@
 #include <utility>
 #include <vector>
 
-#include "Core/Http.h"
+#include "Core/Cloud/Http.h"
 
 namespace CloudIngest::Testing {
 
@@ -135,6 +135,16 @@ class FakeHttpClient : public IHttpClient {
   std::deque<Handler> queue_;
   Handler fallback_;
   std::vector<RecordedRequest> requests_;
+};
+
+// For a component that owns its HTTP client while the test keeps the fake.
+class ForwardingHttp : public IHttpClient {
+ public:
+  explicit ForwardingHttp(IHttpClient& target) : target_(target) {}
+  HttpResponse Execute(const HttpRequest& request) override { return target_.Execute(request); }
+
+ private:
+  IHttpClient& target_;
 };
 
 }  // namespace CloudIngest::Testing

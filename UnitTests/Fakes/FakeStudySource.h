@@ -1,9 +1,10 @@
 #pragma once
 // A study kept in memory: tags and instance bytes, as Orthanc would report them.
 #include <map>
+#include <stdexcept>
 #include <string>
 
-#include "Core/StudySource.h"
+#include "Core/Orthanc/StudySource.h"
 
 namespace CloudIngest::Testing {
 
@@ -35,17 +36,23 @@ class FakeStudySource : public IStudySource {
     s.instances.push_back(info);
   }
   void Delete(const std::string& id) { studies_.erase(id); }
+  // Not empty: GetStudy fails as Orthanc's REST API does on an internal error.
+  std::string getStudyError;
 
   bool StudyExists(const std::string& id) override { return studies_.count(id) > 0; }
   StudyInfo GetStudy(const std::string& id) override {
+    if (!getStudyError.empty()) throw std::runtime_error(getStudyError);
     auto it = studies_.find(id);
     if (it == studies_.end()) throw StudyNotFound("no study " + id);
     return it->second;
   }
   std::string ReadInstance(const std::string& id) override { return files_.at(id); }
-  Json::Value GetInstanceTags(const std::string&) override {
-    return Json::Value(Json::objectValue);
+  Json::Value GetInstanceTags(const std::string& id) override {
+    const auto found = tags.find(id);
+    return found != tags.end() ? found->second : Json::Value(Json::objectValue);
   }
+  // Tags GetInstanceTags answers, by Orthanc instance id (else none).
+  std::map<std::string, Json::Value> tags;
 
  private:
   std::map<std::string, StudyInfo> studies_;

@@ -2,17 +2,18 @@
 // string must give a value or an IngestError, never a crash, a leak or UB.
 // Build (not part of the CMake project):
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I Plugin \
-//     $(pkg-config --cflags jsoncpp) UnitTests/Fuzz/FuzzApiResponses.cpp \
-//     Plugin/Core/ApiResponses.cpp Plugin/Core/Http.cpp $(pkg-config --libs jsoncpp) \
-//     -o fuzz-api-responses
+//     $(pkg-config --cflags jsoncpp libcurl) UnitTests/Fuzz/FuzzApiResponses.cpp \
+//     Plugin/Core/Cloud/{ApiResponses,ErrorResponses,ResponseText,Http,Url}.cpp \
+//     $(pkg-config --libs jsoncpp libcurl) -o fuzz-api-responses
 //   ./fuzz-api-responses -max_total_time=60 -max_len=4096
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
-#include "Core/ApiResponses.h"
-#include "Core/Http.h"
-#include "Core/IngestError.h"
+#include "Core/Cloud/ApiResponses.h"
+#include "Core/Cloud/Http.h"
+#include "Core/Cloud/IngestError.h"
+#include "Core/Url.h"
 
 using namespace CloudIngest;
 

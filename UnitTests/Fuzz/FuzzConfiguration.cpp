@@ -4,8 +4,9 @@
 //
 // Build and run (not part of the CMake build; the unit tests are):
 //   clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -I Plugin \
-//     $(pkg-config --cflags jsoncpp) UnitTests/Fuzz/FuzzConfiguration.cpp \
-//     Plugin/Core/Configuration.cpp $(pkg-config --libs jsoncpp) -o /tmp/fuzz-configuration
+//     $(pkg-config --cflags jsoncpp libcurl) UnitTests/Fuzz/FuzzConfiguration.cpp \
+//     Plugin/Core/Configuration/Configuration{,Readers,Values}.cpp Plugin/Core/Url.cpp \
+//     $(pkg-config --libs jsoncpp libcurl) -o /tmp/fuzz-configuration
 //   /tmp/fuzz-configuration -max_total_time=60 -max_len=4096 /tmp/corpus Configuration/
 #include <json/reader.h>
 #include <json/value.h>
@@ -15,7 +16,7 @@
 #include <memory>
 #include <string>
 
-#include "Core/Configuration.h"
+#include "Core/Configuration/Configuration.h"
 
 namespace {
 

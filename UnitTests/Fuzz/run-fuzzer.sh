@@ -5,10 +5,17 @@
 set -euo pipefail
 name=$1 seconds=$2 out=$3
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+mkdir -p "$out"
+out="$(cd "$out" && pwd)"
+cd "$root"  # the source lists below are relative to the repository
 case "$name" in
-  ApiResponses) sources=(Plugin/Core/ApiResponses.cpp Plugin/Core/Http.cpp) ;;
-  Configuration) sources=(Plugin/Core/Configuration.cpp Plugin/Core/Http.cpp) ;;
-  RestBody) sources=(Plugin/Rest/RestBody.cpp) ;;
+  ApiResponses) sources=(Plugin/Core/Cloud/ApiResponses.cpp Plugin/Core/Cloud/ErrorResponses.cpp
+                        Plugin/Core/Cloud/ResponseText.cpp Plugin/Core/Cloud/Http.cpp
+                        Plugin/Core/Url.cpp Plugin/Core/JsonText.cpp) ;;
+  Configuration) sources=(Plugin/Core/Configuration/*.cpp Plugin/Core/Url.cpp
+                          Plugin/Core/Deidentify/BasicProfile.cpp Plugin/Core/Sending/SendWindows.cpp
+                          Plugin/Core/Sending/OrderBuilder.cpp) ;;
+  RestBody) sources=(Plugin/Rest/RestBody.cpp Plugin/Core/JsonText.cpp) ;;
   *) echo "unknown fuzz target $name" >&2; exit 2 ;;
 esac
 mkdir -p "$out"
@@ -16,8 +23,8 @@ binary="$out/fuzz-$name"
 cd "$root"
 # shellcheck disable=SC2046
 clang++ -std=c++17 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-  -I Plugin $(pkg-config --cflags jsoncpp) "UnitTests/Fuzz/Fuzz$name.cpp" "${sources[@]}" \
-  $(pkg-config --libs jsoncpp) -o "$binary"
+  -I Plugin $(pkg-config --cflags jsoncpp libcurl libpq) "UnitTests/Fuzz/Fuzz$name.cpp" "${sources[@]}" \
+  $(pkg-config --libs jsoncpp libcurl libpq) -o "$binary"
 corpus="$out/corpus-$name"
 rm -rf "$corpus" && mkdir -p "$corpus"
 cp Configuration/*.json "$corpus/"

@@ -99,7 +99,7 @@ class SharedServersTestCase(unittest.TestCase):
         cls.tmp_holder = tempfile.TemporaryDirectory(prefix="cloud-%s-" % cls.__name__.lower())
         cls.tmp = cls.tmp_holder.name
         cls.orthanc = None
-        cls.sim = harness.Simulator()
+        cls.sim = harness.Simulator(*cls.simulator_args())
         try:
             cls.sim.start()
             cls.orthanc = harness.Orthanc(cloud_ingest=ingest_section(cls.sim, **cls.ingest),
@@ -109,6 +109,11 @@ class SharedServersTestCase(unittest.TestCase):
         except BaseException:
             cls.tearDownClass()
             raise
+
+    @classmethod
+    def simulator_args(cls):
+        """Extra command-line arguments of the class's simulator (none by default)."""
+        return ()
 
     @classmethod
     def prepare(cls):

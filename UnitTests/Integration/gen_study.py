@@ -117,8 +117,16 @@ def save_part10(ds, path):
 
 def generate_study(outdir, series=1, instances=10, patient_name="Test^Patient",
                    size_kb=10, charset=None, modality="CT", study_uid=None,
-                   patient_id=None, accession_number=None, study_description=None, seed=0):
+                   patient_id=None, accession_number=None, study_description=None, seed=0,
+                   frames=1, institution=None, birth_date=None, private_identity=False,
+                   burned_in=None):
     """Write `series` x `instances` files under outdir/seriesN/IMxxxxx.dcm.
+
+    frames > 1: multiframe instances of `frames` frames, each frame size_kb / frames.
+    institution, birth_date: InstitutionName and PatientBirthDate instead of the defaults.
+    private_identity: also write the patient's name, id, birth date, accession number and
+    institution in a private block (group 0009, creator "CLOUDTEST"), as some devices do.
+    burned_in: BurnedInAnnotation ("YES" / "NO"), absent when None.
 
     Returns {"study_uid", "series_uids", "patient_id", "instances": [(path, sop_uid), ...]}.
     """
@@ -128,8 +136,22 @@ def generate_study(outdir, series=1, instances=10, patient_name="Test^Patient",
     description = study_description or "Synthetic %s study" % modality.upper()
     ds = base_dataset(study_uid, modality, patient_name, patient_id, charset,
                        accession_number, description)
-    rows, columns, pixels = _pixel_bytes(size_kb, seed)
+    if institution is not None:
+        ds.InstitutionName = institution
+    if birth_date is not None:
+        ds.PatientBirthDate = birth_date
+    if burned_in is not None:
+        ds.BurnedInAnnotation = burned_in
+    if private_identity:
+        block = ds.private_block(0x0009, "CLOUDTEST", create=True)
+        for offset, value in enumerate((patient_name, patient_id, ds.PatientBirthDate,
+                                        accession_number, ds.InstitutionName), start=1):
+            block.add_new(offset, "LO", str(value))
+    rows, columns, pixels = _pixel_bytes(size_kb / frames, seed)
     ds.Rows, ds.Columns = rows, columns
+    if frames > 1:
+        ds.NumberOfFrames = frames
+        pixels = pixels * frames
     ds.PixelData = pixels
     ds["PixelData"].VR = "OW"
 

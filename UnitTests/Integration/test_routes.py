@@ -1,14 +1,17 @@
-"""The /cloud-ingest/ REST routes of CONTRACT section 3, against a real Orthanc 1.10 with the
-plugin and the cloud simulator: shapes, filters, manual send and cancel, order metadata,
+"""The /cloud-ingest/ REST routes (docs/REFERENCE.md, REST API), against a real Orthanc 1.10
+with the plugin and the cloud simulator: shapes, filters, manual send and cancel, order metadata,
 test-connection, the web page, wrong methods, missing credentials, unknown routes, and that
 no answer ever holds the client secret or an access token."""
 
+import base64
 import datetime
 import hashlib
+import http.client
 import json
 import re
 import time
 import unittest
+import urllib.error
 import uuid
 
 import cloudtest
@@ -230,6 +233,36 @@ class RoutesTest(cloudtest.SharedServersTestCase):
             with self.subTest(query=query):
                 self.json_error("GET", "/cloud-ingest/studies?" + query, status=400)
 
+    def test_huge_query_values_are_400_before_any_parsing(self):
+        # A number whose fraction runs on: std::regex recursed once per character on it, and
+        # 1000 characters were enough to overflow the HTTP thread's stack and kill Orthanc.
+        # Orthanc's HTTP server passes a request line of about 16 KB at most to the plugin.
+        long_value = "1." + "0" * (10 * 1024)
+        for key in ("since", "state", "limit", "offset"):
+            with self.subTest(key=key):
+                started = time.monotonic()
+                answer = self.json_error("GET", "/cloud-ingest/studies?%s=%s" % (key, long_value),
+                                         status=400)
+                self.assertLess(time.monotonic() - started, 5)
+                self.assertIn(key, answer["error"])
+                self.assertEqual(key, answer["details"]["parameter"])
+        # 100 KB: Orthanc's HTTP server refuses it (400, not JSON) before the plugin sees it. It
+        # closes without reading the rest, so the kernel may reset the socket before the client
+        # reads the 400: a reset is the same refusal.
+        started = time.monotonic()
+        try:
+            status, _, _ = self.orthanc.request("GET", "/cloud-ingest/studies?since=1."
+                                                + "0" * (100 * 1024))
+        except (ConnectionResetError, BrokenPipeError, urllib.error.URLError) as refused:
+            if isinstance(refused, urllib.error.URLError) and not isinstance(
+                    refused.reason, (ConnectionResetError, BrokenPipeError)):
+                raise
+            status = 400
+        self.assertEqual(400, status)
+        self.assertLess(time.monotonic() - started, 5)
+        # Orthanc and the plugin still answer.
+        self.ok("GET", "/cloud-ingest/studies?since=1000000000.5")
+
     # ------------------------------------------------------------------ GET /studies/{id}
 
     def test_one_study_with_its_history(self):
@@ -432,6 +465,105 @@ class RoutesTest(cloudtest.SharedServersTestCase):
             self.assertEqual(200, status)
             self.assertIs(False, body["token"]["valid"])
             self.assertFalse(wrong in other.log_text(), "the wrong secret is in Orthanc's log")
+
+    # ------------------------------------------------------------------ POSTs must be JSON
+
+    def raw_post(self, path, body, content_type):
+        """(status, headers, decoded body) of a POST sent with exactly that Content-Type (None:
+        no Content-Type header at all, which urllib cannot do)."""
+        connection = http.client.HTTPConnection("127.0.0.1", self.orthanc.http_port, timeout=30)
+        try:
+            headers = {"Authorization": "Basic " + base64.b64encode(
+                ("%s:%s" % self.orthanc.auth).encode()).decode()}
+            if content_type is not None:
+                headers["Content-Type"] = content_type
+            connection.request("POST", path, body=body.encode(), headers=headers)
+            response = connection.getresponse()
+            raw = response.read()
+            headers = {k.lower(): v for k, v in response.getheaders()}
+        finally:
+            connection.close()
+        return response.status, headers, harness.decode_body(headers, raw)
+
+    def test_posts_that_are_not_json_are_415_and_change_nothing(self):
+        """A cross-site page can POST text/plain, urlencoded or multipart form data without a
+        CORS preflight: no POST route acts on one."""
+        self.wait_idle()
+        sid, uid = self.study_b["id"], self.study_b["study_uid"]
+        order_id = self.study(sid)["order_id"]
+        orders_before = list(self.sim.studies()[uid]["orders"])
+        audit_before = len(self.orthanc.audit_records())
+        events_before = len(self.sim.events())
+        injected = json.dumps({"metadata": {"injected_key": "x"}, "injected_key": "x"})
+        for path in ("/cloud-ingest/studies/%s/send" % sid,
+                     "/cloud-ingest/studies/%s/cancel" % sid,
+                     "/cloud-ingest/orders/%s/metadata" % order_id,
+                     "/cloud-ingest/test-connection"):
+            for content_type, body in (("text/plain", injected),
+                                       ("text/plain; charset=utf-8", injected),
+                                       ("application/x-www-form-urlencoded", "injected_key=x"),
+                                       (None, injected),
+                                       (None, "")):
+                with self.subTest(path=path, content_type=content_type, body=body[:10]):
+                    status, headers, answer = self.raw_post(path, body, content_type)
+                    self.assertEqual(415, status, answer)
+                    self.assertIn("application/json", headers.get("content-type", ""))
+                    self.assertIsInstance(answer, dict)
+                    self.assertIn("application/json", answer.get("error", ""))
+                    self.assertIn("details", answer)
+            # Orthanc would hand each part of a multipart form to the route with the part's
+            # own headers (a JSON part passes) and answer 200 whatever the route said, so the
+            # plugin's request filter refuses such a POST first (403; Orthanc adds no body).
+            part = ('--b\r\nContent-Disposition: form-data; name="a"; filename="a.json"\r\n'
+                    'Content-Type: application/json\r\n\r\n%s\r\n--b--\r\n' % injected)
+            for prefix in ("", "/"):
+                with self.subTest(path=prefix + path, content_type="multipart/form-data"):
+                    status, _, answer = self.raw_post(prefix + path, part,
+                                                      "multipart/form-data; boundary=b")
+                    self.assertEqual(403, status, answer)
+        # What a browser asks before a cross-site JSON POST: nothing allows it.
+        for path in ("/cloud-ingest/test-connection", "/cloud-ingest/studies/%s/send" % sid):
+            with self.subTest(path=path, method="OPTIONS"):
+                status, headers, _ = self.orthanc.request(
+                    "OPTIONS", path, headers={"Origin": "http://elsewhere.example",
+                                              "Access-Control-Request-Method": "POST",
+                                              "Access-Control-Request-Headers": "content-type"})
+                self.assertFalse(200 <= status < 300, status)
+                self.assertEqual([], [k for k in headers if k.startswith("access-control-")])
+        # Nothing was queued, cancelled, forwarded or audited.
+        entry = self.study(sid)
+        self.assertEqual("sent", entry["state"])
+        self.assertEqual(order_id, entry["order_id"])
+        self.assertEqual(orders_before, self.sim.studies()[uid]["orders"])
+        self.assertNotIn("injected_key", self.sim.studies()[uid]["metadata"])
+        self.assertEqual([], [e for e in self.sim.events()[events_before:]
+                              if e.get("type") in ("metadata_added", "order_created")])
+        self.assertEqual([], [r for r in self.orthanc.audit_records()[audit_before:]
+                              if r.get("event") in ("manual_send", "metadata_added")])
+
+    def test_json_posts_with_an_empty_body_are_an_empty_object(self):
+        self.wait_idle()
+        order_id = self.study(self.study_b["id"])["order_id"]
+        status, _, answer = self.raw_post("/cloud-ingest/orders/%s/metadata" % order_id, "",
+                                          "Application/JSON; charset=UTF-8")
+        self.assertEqual(200, status, answer)
+        self.assertEqual(order_id, answer["order_id"])
+        status, _, answer = self.raw_post("/cloud-ingest/test-connection", "",
+                                          "application/json")
+        self.assertEqual(200, status, answer)
+        self.assertIs(True, answer["ok"])
+        self.assertEqual("sent", self.study(self.study_b["id"])["state"])
+
+        study = self.study_a
+        old_order = self.study(study["id"])["order_id"]
+        status, _, answer = self.raw_post("/cloud-ingest/studies/%s/send" % study["id"], "",
+                                          "application/json")
+        self.assertEqual(202, status, answer)
+        self.assertEqual("manual", answer["trigger"])
+        self.orthanc.wait_for(
+            lambda: (lambda e: e if e["state"] == "sent" and e["order_id"] != old_order
+                     else None)(self.study(study["id"])),
+            timeout=60, message="the resend with an empty JSON body")
 
     # ------------------------------------------------------------------ GET /app/
 

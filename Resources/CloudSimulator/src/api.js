@@ -1,6 +1,6 @@
 'use strict';
 
-// The ingestion API of CONTRACT section 1: token, new-order, upload,
+// The ingestion API (docs/REFERENCE.md, Ingestion API): token, new-order, upload,
 // add-metadata.
 
 const { OAuthError } = require('./auth');
@@ -116,6 +116,8 @@ async function upload(sim, req, res, url) {
   const answer = { url: presigned, expires_in: expiresIn };
   // When Content-Type is signed, the uploader must send exactly this value.
   if (contentType) answer.headers = { 'Content-Type': contentType };
+  // A "headers" fault: extra headers, as a compromised API could answer.
+  if (req.injectedUploadHeaders) answer.headers = { ...answer.headers, ...req.injectedUploadHeaders };
   sendJson(res, 200, answer);
 }
 

@@ -24,11 +24,17 @@ function safeEqual(a, b) {
   return crypto.timingSafeEqual(ha, hb);
 }
 
-// RFC 6749 §2.3.1: id and secret are form-urlencoded before Base64.
+// RFC 6749 §2.3.1: id and secret are form-urlencoded (Appendix B) before
+// Base64, so a ':' inside either arrives as %3A and the first ':' splits them.
+// Form decoding reads '+' as a space and %XX as a UTF-8 byte (so %20 is a
+// space too); a raw '%' not followed by two hex digits is malformed.
 function formDecode(s) {
   return decodeURIComponent(s.replace(/\+/g, ' '));
 }
 
+const MALFORMED = 'malformed';
+
+/** {id, secret}, null without Basic credentials, or MALFORMED. */
 function parseBasic(header) {
   const m = /^Basic\s+([A-Za-z0-9+/=]+)\s*$/i.exec(header || '');
   if (!m) return null;
@@ -38,7 +44,7 @@ function parseBasic(header) {
   try {
     return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
   } catch {
-    return null;
+    return MALFORMED;
   }
 }
 
@@ -71,6 +77,9 @@ class TokenService {
   issue(authorization, params) {
     const creds = parseBasic(authorization);
     if (!creds) throw new OAuthError(401, 'invalid_client', 'client authentication required (HTTP Basic)');
+    if (creds === MALFORMED) {
+      throw new OAuthError(401, 'invalid_client', 'client credentials are not form-urlencoded (RFC 6749 section 2.3.1)');
+    }
     if (!safeEqual(creds.id, this.clientId) || !safeEqual(creds.secret, this.clientSecret)) {
       throw new OAuthError(401, 'invalid_client', 'client authentication failed');
     }
@@ -111,4 +120,4 @@ class TokenService {
   }
 }
 
-module.exports = { TokenService, OAuthError };
+module.exports = { TokenService, OAuthError, parseBasic };

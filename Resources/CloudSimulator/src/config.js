@@ -17,6 +17,10 @@ const USAGE = `usage: npm start -- [options]
   --public-url URL       base URL clients reach it at, used in presigned URLs
                          (default http://127.0.0.1:PORT)
   --data-dir DIR         keep the store's objects in DIR (absent: a temporary folder removed at exit)
+  --fast-store           answer presigned PUTs itself (signature and expiry checked, body
+                         streamed to a file with its MD5, parsing deferred until a /_sim/
+                         route is read) instead of proxying them to the S3 store: for
+                         benchmarks, where the store must not be the bottleneck
   --quiet                no request log on stderr
   --help                 this text
 Durations accept fractional seconds (e.g. --group-window 1.5).`;
@@ -36,7 +40,7 @@ const FLAGS = {
   '--listen': 'listen',
   '--public-url': 'publicUrl',
 };
-const SWITCHES = { '--quiet': 'quiet', '--help': 'help' };
+const SWITCHES = { '--quiet': 'quiet', '--help': 'help', '--fast-store': 'fastStore' };
 
 function seconds(flag, text, max) {
   const n = Number(text);
@@ -78,6 +82,7 @@ function parseArgs(argv) {
   const config = {
     help: Boolean(raw.help),
     quiet: Boolean(raw.quiet),
+    fastStore: Boolean(raw.fastStore),
     port: 0,
     clientId: `sim-client-${crypto.randomBytes(4).toString('hex')}`,
     clientSecret: crypto.randomBytes(24).toString('base64url'),

@@ -6,7 +6,9 @@
 // `probability` covers its next `count` calls (all of them when count is
 // absent) and fires on each with that probability, drawn from a PRNG seeded
 // with `seed` so that runs repeat. `rate_bytes_per_s` (PUT only) reads the
-// upload's body at that rate: a slow link that keeps moving.
+// upload's body at that rate: a slow link that keeps moving. `headers`
+// (upload only) are merged into the upload answer's `headers`, as a
+// compromised or careless API would answer them.
 
 const ENDPOINTS = ['token', 'new-order', 'upload', 'put', 'add-metadata'];
 
@@ -33,7 +35,24 @@ function optionalNumber(spec, key, { min = 0, max = Infinity, integer = false } 
   return v;
 }
 
-const KNOWN_KEYS = new Set(['endpoint', 'status', 'count', 'retry_after', 'delay_ms', 'reset', 'probability', 'seed', 'rate_bytes_per_s']);
+const KNOWN_KEYS = new Set(['endpoint', 'status', 'count', 'retry_after', 'delay_ms', 'reset', 'probability', 'seed', 'rate_bytes_per_s', 'headers']);
+
+// RFC 9110 token: what a header name may hold.
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+function optionalHeaders(spec, endpoint) {
+  const v = spec.headers;
+  if (v === undefined || v === null) return undefined;
+  if (typeof v !== 'object' || Array.isArray(v)) throw new FaultError('"headers" must be an object of header names to strings');
+  if (endpoint !== 'upload') throw new FaultError('"headers" applies to the "upload" endpoint only');
+  const names = Object.keys(v);
+  if (names.length === 0) throw new FaultError('"headers" must name at least one header');
+  for (const name of names) {
+    if (!HEADER_NAME.test(name)) throw new FaultError(`"headers": invalid header name "${name}"`);
+    if (typeof v[name] !== 'string') throw new FaultError(`"headers": the value of "${name}" must be a string`);
+  }
+  return { ...v };
+}
 
 /** Validates one fault description; returns the normalized fault or throws FaultError. */
 function parseFault(spec) {
@@ -55,8 +74,9 @@ function parseFault(spec) {
   const reset = spec.reset === true;
   const rate = optionalNumber(spec, 'rate_bytes_per_s', { min: 1, max: 2 ** 40, integer: true });
   if (rate !== undefined && endpoint !== 'put') throw new FaultError('"rate_bytes_per_s" applies to the "put" endpoint only');
-  if (!status && !reset && !delayMs && !rate) {
-    throw new FaultError('a fault needs "status", "reset", "delay_ms" or "rate_bytes_per_s"');
+  const headers = optionalHeaders(spec, endpoint);
+  if (!status && !reset && !delayMs && !rate && !headers) {
+    throw new FaultError('a fault needs "status", "reset", "delay_ms", "rate_bytes_per_s" or "headers"');
   }
   if (count === undefined) count = probability === undefined ? 1 : Infinity;
   return {
@@ -66,6 +86,7 @@ function parseFault(spec) {
     delay_ms: delayMs,
     reset,
     rate_bytes_per_s: rate || null,
+    headers: headers || null,
     probability: probability === undefined ? null : probability,
     seed: seed === undefined ? null : seed,
     remaining: count,
@@ -92,7 +113,7 @@ class FaultQueue {
 
   /**
    * Called once per request to `endpoint`: returns the fault to apply
-   * ({status, retry_after, delay_ms, reset, rate_bytes_per_s}) or null.
+   * ({status, retry_after, delay_ms, reset, rate_bytes_per_s, headers}) or null.
    */
   take(endpoint) {
     const index = this.faults.findIndex((f) => f.endpoint === '*' || f.endpoint === endpoint);
@@ -108,6 +129,7 @@ class FaultQueue {
       delay_ms: fault.delay_ms,
       reset: fault.reset,
       rate_bytes_per_s: fault.rate_bytes_per_s,
+      headers: fault.headers,
     };
   }
 

@@ -27,9 +27,10 @@ function isZip(contentType, filename) {
  * @param upload what the upload URL was issued for ({order_id, filename, study_uid, size}) or undefined
  * @param contentType the Content-Type the PUT carried
  * @param received the bytes the store confirmed (same MD5), or null to read them back
+ * @param at when the upload arrived (ms), if it is recorded later (the fast store)
  * @returns a short summary for the event log
  */
-async function ingestObject(sim, key, upload, contentType, received = null) {
+async function ingestObject(sim, key, upload, contentType, received = null, at = undefined) {
   const data = received || (await sim.store.get(key));
   const orderId = upload ? upload.order_id : key.split('/')[0];
   const filename = upload ? upload.filename : key.slice(key.indexOf('/') + 1);
@@ -39,7 +40,7 @@ async function ingestObject(sim, key, upload, contentType, received = null) {
   const fallbackStudy = (upload && upload.study_uid) || sim.registry.orderStudy(orderId);
 
   const reject = (reason, studyUid) => {
-    const study = sim.registry.recordRejected(studyUid || fallbackStudy, { reason, ...base });
+    const study = sim.registry.recordRejected(studyUid || fallbackStudy, { reason, ...base }, at);
     return { outcome: 'rejected', study, reason };
   };
 
@@ -52,7 +53,7 @@ async function ingestObject(sim, key, upload, contentType, received = null) {
     const zip = await classifyZip(data);
     if (zip.kind === 'rejected') return reject(zip.reason, zip.studyUid);
     if (zip.kind === 'nifti') {
-      const study = sim.registry.recordNifti(fallbackStudy, { ...base, files: zip.files, bvals: zip.bvals });
+      const study = sim.registry.recordNifti(fallbackStudy, { ...base, files: zip.files, bvals: zip.bvals }, at);
       return { outcome: 'nifti', study };
     }
     const instances = zip.instances.map((i) => ({
@@ -63,7 +64,7 @@ async function ingestObject(sim, key, upload, contentType, received = null) {
       filename: `${filename}:${i.name}`,
       tags: i.tags,
     }));
-    const { batch } = sim.registry.recordInstances({ studyUid: zip.studyUid, orderId, source: 'zip', instances });
+    const { batch } = sim.registry.recordInstances({ studyUid: zip.studyUid, orderId, source: 'zip', instances, at });
     return { outcome: 'zip', study: zip.studyUid, batch, instances: instances.length };
   }
 
@@ -87,6 +88,7 @@ async function ingestObject(sim, key, upload, contentType, received = null) {
     orderId,
     source: 'instance',
     instances: [instance],
+    at,
   });
   return { outcome: 'instance', study: tags.study_instance_uid, batch, sop_instance_uid: tags.sop_instance_uid };
 }

@@ -157,4 +157,4 @@ async function proxyPut(sim, req, res, url) {
   res.end(body);
 }
 
-module.exports = { proxyPut };
+module.exports = { proxyPut, objectKey, throttle };

@@ -115,9 +115,10 @@ class Registry {
   /**
    * Records instances that arrived in one upload (one file, or one ZIP) for
    * one study: [{sop_instance_uid, series_instance_uid, size, md5, filename, tags}].
+   * `at` (ms) is when the upload arrived, when it is recorded later than that.
    */
-  recordInstances({ studyUid, orderId, source, instances }) {
-    const now = this.now();
+  recordInstances({ studyUid, orderId, source, instances, at }) {
+    const now = at ?? this.now();
     const study = this.study(studyUid);
     this.linkOrder(orderId, studyUid);
     const order = this.orders.get(orderId);
@@ -170,21 +171,21 @@ class Registry {
     return { batch: batch.index };
   }
 
-  recordRejected(studyUid, entry) {
+  recordRejected(studyUid, entry, at) {
     const key = studyUid || REJECTED_KEY;
     this.linkOrder(entry.order_id, key);
-    this.study(key).rejected.push({ ...entry, time: iso(this.now()) });
+    this.study(key).rejected.push({ ...entry, time: iso(at ?? this.now()) });
     return key;
   }
 
-  recordNifti(studyUid, entry) {
+  recordNifti(studyUid, entry, at) {
     const key = studyUid || UNATTRIBUTED_KEY;
     this.linkOrder(entry.order_id, key);
     const study = this.study(key);
     study.uploads += 1;
     const order = this.orders.get(entry.order_id);
     if (order) order.uploads += 1;
-    study.nifti.push({ ...entry, time: iso(this.now()) });
+    study.nifti.push({ ...entry, time: iso(at ?? this.now()) });
     return key;
   }
 

@@ -8,8 +8,8 @@ const http = require('http');
 
 const api = require('./api');
 const simRoutes = require('./sim-routes');
-const { proxyPut } = require('./proxy');
-const { HttpError, sendJson, sendError, sleep } = require('./http');
+const { proxyPut, objectKey } = require('./proxy');
+const { HttpError, sendJson, sendError, sleep, methodNotAllowed } = require('./http');
 
 const API_ROUTES = {
   '/auth/token': { endpoint: 'token', handler: api.token },
@@ -20,9 +20,19 @@ const API_ROUTES = {
 
 const ERROR_CODES = { 429: 'too_many_requests', 500: 'server_error', 502: 'bad_gateway', 503: 'temporarily_unavailable', 504: 'gateway_timeout' };
 
+// --fast-store: the simulator answers the PUT itself (see fast-store.js).
+async function fastPut(sim, req, res, url) {
+  if (req.method !== 'PUT') throw methodNotAllowed(['PUT']);
+  const q = url.searchParams;
+  if (q.get('X-Amz-Algorithm') !== 'AWS4-HMAC-SHA256' || !q.get('X-Amz-Signature')) {
+    throw new HttpError(403, 'access_denied', 'a presigned URL is required');
+  }
+  await sim.fastStore.put(req, res, url, objectKey(url.pathname, sim.config.bucket));
+}
+
 function resolveRoute(sim, pathname) {
   if (pathname.startsWith('/_sim/')) return { endpoint: null, handler: simRoutes.route };
-  if (pathname.startsWith(`/${sim.config.bucket}/`)) return { endpoint: 'put', handler: proxyPut };
+  if (pathname.startsWith(`/${sim.config.bucket}/`)) return { endpoint: 'put', handler: sim.fastStore ? fastPut : proxyPut };
   return API_ROUTES[pathname] || null;
 }
 
@@ -50,9 +60,10 @@ async function applyFault(sim, endpoint, req, res) {
     req.resume();
     return true;
   }
-  // A pure delay or a throttle: carry on normally (the proxy reads the body
-  // at the throttled rate).
+  // A pure delay, a throttle or extra upload headers: carry on normally (the
+  // proxy reads the body at the throttled rate; upload merges the headers).
   if (fault.rate_bytes_per_s) req.throttleBytesPerSecond = fault.rate_bytes_per_s;
+  if (fault.headers) req.injectedUploadHeaders = fault.headers;
   return false;
 }
 

@@ -40,6 +40,8 @@ async function tokens(sim, req, res) {
 }
 
 async function route(sim, req, res, url) {
+  // The fast store defers what it received: every view sees it recorded.
+  if (sim.fastStore && url.pathname !== '/_sim/reset') await sim.fastStore.drain();
   switch (url.pathname) {
     case '/_sim/health':
       only(req, 'GET');

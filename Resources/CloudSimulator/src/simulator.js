@@ -13,6 +13,7 @@ const { FaultQueue } = require('./faults');
 const { Registry } = require('./rules');
 const { createServer } = require('./server');
 const { Store } = require('./store');
+const { FastStore } = require('./fast-store');
 
 class Simulator {
   /** @param config as returned by parseArgs() */
@@ -30,6 +31,7 @@ class Simulator {
     this.issued = new Map(); // object key -> what its upload URL was issued for
     this.started = Date.now();
     this.tempDir = null;
+    this.fastStore = null;
   }
 
   async start() {
@@ -40,8 +42,13 @@ class Simulator {
       directory = this.tempDir = fs.mkdtempSync(path.join(os.tmpdir(), 'cloud-ingest-sim-'));
     }
     this.dataDir = path.resolve(directory);
-    this.store = new Store({ directory: this.dataDir, bucket: this.config.bucket });
+    this.store = new Store({
+      directory: this.dataDir,
+      bucket: this.config.bucket,
+      directPresign: this.config.fastStore,
+    });
     await this.store.start();
+    if (this.config.fastStore) this.fastStore = new FastStore(this);
 
     this.server = createServer(this);
     await new Promise((resolve, reject) => {
@@ -60,6 +67,7 @@ class Simulator {
       client_secret: this.config.clientSecret,
       scope: this.config.scope,
       s3_url: this.store.url,
+      store: this.fastStore ? 'fast' : 'strict',
     };
   }
 
@@ -69,6 +77,7 @@ class Simulator {
       status: 'ok',
       url: this.publicUrl,
       s3_url: this.store.url,
+      store: this.fastStore ? 'fast' : 'strict',
       bucket: c.bucket,
       data_dir: this.dataDir,
       uptime_s: (Date.now() - this.started) / 1000,
@@ -95,6 +104,7 @@ class Simulator {
     this.faults.clear();
     this.events.reset();
     this.issued.clear();
+    if (this.fastStore) await this.fastStore.reset();
     await this.store.reset();
   }
 

@@ -13,17 +13,23 @@ const path = require('path');
 const S3rver = require('@20minutes/s3rver');
 const { DUMMY_ACCOUNT } = require('@20minutes/s3rver/lib/models/account');
 const { S3Client, PutObjectCommand, GetObjectCommand } = require('@aws-sdk/client-s3');
-const { getSignedUrl } = require('@aws-sdk/s3-request-presigner');
+const { getSignedUrl, S3RequestPresigner } = require('@aws-sdk/s3-request-presigner');
+const { formatUrl } = require('@aws-sdk/core/util');
+const { extendedEncodeURIComponent } = require('@smithy/core/protocols');
 
 const REGION = 'us-east-1';
 // SigV4 presigned URLs live at most one week.
 const MAX_URL_TTL = 604800;
 
 class Store {
-  /** @param options {directory, bucket} */
-  constructor({ directory, bucket }) {
+  /**
+   * @param options {directory, bucket, directPresign}: with directPresign, URLs are signed by
+   * the SDK's presigner without the S3 client's middleware (the same URL, a tenth of the CPU)
+   */
+  constructor({ directory, bucket, directPresign = false }) {
     this.directory = directory;
     this.bucket = bucket;
+    this.directPresign = directPresign;
     this.server = null;
     this.url = null;
     this.signers = new Map();
@@ -40,6 +46,7 @@ class Store {
     this.signers.clear();
     if (this.reader) this.reader.destroy();
     this.reader = this.url ? this.client(this.url) : null;
+    this.presigner = null;
   }
 
   async start() {
@@ -75,7 +82,17 @@ class Store {
    * `publicEndpoint` (the simulator's proxy). Content-Type is signed only
    * when given, so the uploader must then send exactly that value.
    */
-  async presignPut(publicEndpoint, key, { contentType, ttlSeconds }) {
+  async presignPut(publicEndpoint, key, { contentType, ttlSeconds, signingDate }) {
+    const expiresIn = Math.min(MAX_URL_TTL, Math.max(1, Math.ceil(ttlSeconds)));
+    // keep Content-Type a signed header rather than a query parameter
+    const signing = {
+      expiresIn,
+      ...(signingDate ? { signingDate } : {}),
+      ...(contentType ? { signableHeaders: new Set(['content-type']) } : {}),
+    };
+    if (this.directPresign) {
+      return { url: await this.presignDirect(publicEndpoint, key, contentType, signing), expiresIn };
+    }
     let signer = this.signers.get(publicEndpoint);
     if (!signer) {
       signer = this.client(publicEndpoint);
@@ -86,13 +103,37 @@ class Store {
       Key: key,
       ...(contentType ? { ContentType: contentType } : {}),
     });
-    const expiresIn = Math.min(MAX_URL_TTL, Math.max(1, Math.ceil(ttlSeconds)));
-    const url = await getSignedUrl(signer, command, {
-      expiresIn,
-      // keep Content-Type a signed header rather than a query parameter
-      ...(contentType ? { signableHeaders: new Set(['content-type']) } : {}),
-    });
+    const url = await getSignedUrl(signer, command, signing);
     return { url, expiresIn };
+  }
+
+  /** The request getSignedUrl builds for a path-style PutObject, signed by the presigner alone. */
+  async presignDirect(publicEndpoint, key, contentType, signing) {
+    const endpoint = new URL(publicEndpoint);
+    const headers = { host: endpoint.host };
+    if (contentType) headers['content-type'] = contentType;
+    const request = {
+      method: 'PUT',
+      protocol: endpoint.protocol,
+      hostname: endpoint.hostname,
+      port: endpoint.port ? Number(endpoint.port) : undefined,
+      path: `/${this.bucket}/${key.split('/').map(extendedEncodeURIComponent).join('/')}`,
+      query: { 'x-id': 'PutObject' },
+      headers,
+    };
+    return formatUrl(await this.requestPresigner().presign(request, signing));
+  }
+
+  /** The SDK's presigner for the current key pair (also what verifies the fast store's PUTs). */
+  requestPresigner() {
+    if (!this.presigner) {
+      this.presigner = new S3RequestPresigner({
+        credentials: { accessKeyId: this.accessKeyId, secretAccessKey: this.secretAccessKey },
+        region: REGION,
+        sha256: this.reader.config.sha256,
+      });
+    }
+    return this.presigner;
   }
 
   /** Reads an object back from the store (what it really holds). */
@@ -122,4 +163,4 @@ class Store {
   }
 }
 
-module.exports = { Store };
+module.exports = { Store, REGION };

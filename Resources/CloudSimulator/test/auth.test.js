@@ -7,13 +7,19 @@ const assert = require('node:assert/strict');
 
 const { startSimulator, stopAll, request, basic, Client, sleep } = require('./support/sim');
 
+// A client id and secret holding what form encoding must protect.
+const SPECIAL_ID = 'site 7/ü:x';
+const SPECIAL_SECRET = 'a+b%c:d&e f';
+
 let sim;
 let shortSim;
+let specialSim;
 let api;
 test.before(async () => {
-  [sim, shortSim] = await Promise.all([
+  [sim, shortSim, specialSim] = await Promise.all([
     startSimulator(['--quiet']),
     startSimulator(['--quiet', '--token-ttl', '2', '--scope', 'upload']),
+    startSimulator(['--quiet', '--client-id', SPECIAL_ID, '--client-secret', SPECIAL_SECRET]),
   ]);
   api = new Client(sim);
 });
@@ -170,4 +176,49 @@ test('the event log records tokens by fingerprint, never the token itself', asyn
   assert.equal(text.includes(token), false);
   assert.equal(text.includes(sim.info.client_secret), false);
   assert.ok((await api.events('token_refused')).length >= 1);
+});
+
+function rawBasic(id, secret) {
+  return `Basic ${Buffer.from(`${id}:${secret}`).toString('base64')}`;
+}
+
+// application/x-www-form-urlencoded as HTML forms write it: space as '+'.
+function formBasic(id, secret) {
+  const encode = (v) => new URLSearchParams({ v }).toString().slice(2);
+  return `Basic ${Buffer.from(`${encode(id)}:${encode(secret)}`).toString('base64')}`;
+}
+
+test('credentials with special characters are form-decoded after Base64 (RFC 6749 section 2.3.1)', async () => {
+  assert.equal(specialSim.info.client_id, SPECIAL_ID);
+  assert.equal(specialSim.info.client_secret, SPECIAL_SECRET);
+  const url = `${specialSim.info.url}/auth/token?grant_type=client_credentials`;
+  const get = (authorization) => request('GET', url, { headers: { Authorization: authorization } });
+
+  // Percent-encoded (space as %20) and form-encoded (space as '+') both decode to the same.
+  for (const authorization of [basic(SPECIAL_ID, SPECIAL_SECRET), formBasic(SPECIAL_ID, SPECIAL_SECRET)]) {
+    const r = await get(authorization);
+    assert.equal(r.status, 200, r.body);
+    assert.equal(typeof r.json.access_token, 'string');
+  }
+  // Sent unencoded, the id's ':' splits too early and the secret's '%c' is malformed.
+  const raw = await get(rawBasic(SPECIAL_ID, SPECIAL_SECRET));
+  assertRfc6749Error(raw, 401, 'invalid_client');
+  const rawSecret = await get(`Basic ${Buffer.from(`${encodeURIComponent(SPECIAL_ID)}:${SPECIAL_SECRET}`).toString('base64')}`);
+  assertRfc6749Error(rawSecret, 401, 'invalid_client');
+  assert.match(rawSecret.json.error_description, /form-urlencoded/);
+  // A '+' left unencoded is a space once decoded: not the secret.
+  const rawPlus = `${encodeURIComponent(SPECIAL_ID)}:${encodeURIComponent(SPECIAL_SECRET).replace('%2B', '+')}`;
+  assertRfc6749Error(await get(`Basic ${Buffer.from(rawPlus).toString('base64')}`), 401, 'invalid_client');
+});
+
+test('parseBasic splits on the first colon, then form-decodes each part', () => {
+  const { parseBasic } = require('../src/auth');
+  const header = (text) => `Basic ${Buffer.from(text).toString('base64')}`;
+  assert.deepEqual(parseBasic(header('a%3Ab:c%3Ad')), { id: 'a:b', secret: 'c:d' });
+  assert.deepEqual(parseBasic(header('id:x:y')), { id: 'id', secret: 'x:y' });
+  assert.deepEqual(parseBasic(header('a+b:%2B%25%26%20+')), { id: 'a b', secret: '+%&  ' });
+  assert.deepEqual(parseBasic(header('%C3%BC:s')), { id: 'ü', secret: 's' });
+  assert.equal(parseBasic(header('nocolon')), null);
+  assert.equal(parseBasic('Bearer x'), null);
+  assert.equal(parseBasic(header('id:100%')), 'malformed');
 });

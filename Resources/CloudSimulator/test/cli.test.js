@@ -23,7 +23,7 @@ async function refused(url) {
 
 test('prints exactly one JSON line with the given credentials, and SIGTERM stops it cleanly', async () => {
   const p = await startSimulator(['--client-id', 'demo id', '--client-secret', 's3cr:t', '--scope', 'ingest']);
-  assert.deepEqual(Object.keys(p.info).sort(), ['client_id', 'client_secret', 's3_url', 'scope', 'url']);
+  assert.deepEqual(Object.keys(p.info).sort(), ['client_id', 'client_secret', 's3_url', 'scope', 'store', 'url']);
   assert.match(p.info.url, /^http:\/\/127\.0\.0\.1:\d+$/);
   assert.match(p.info.s3_url, /^http:\/\/127\.0\.0\.1:\d+$/);
   assert.notEqual(p.info.url, p.info.s3_url);

@@ -202,6 +202,23 @@ test('rate_bytes_per_s: the PUT body is read at that rate and stored whole', asy
   assert.ok(fast.ms < slow.ms / 2, `unthrottled ${fast.ms} ms vs ${slow.ms} ms`);
 });
 
+test('headers: merged into the next upload answer only, after the signed Content-Type', async () => {
+  const orderId = await api.newOrder({});
+  await api.faults({ endpoint: 'upload', headers: { Host: 'other-bucket.example.com', 'x-extra': '1' } });
+  const hit = await api.uploadUrl(orderId, 'h.dcm', { content_type: 'application/dicom' });
+  assert.deepEqual(hit.headers, { 'Content-Type': 'application/dicom', Host: 'other-bucket.example.com', 'x-extra': '1' });
+  assert.equal(typeof hit.url, 'string');
+  const next = await api.uploadUrl(orderId, 'h.dcm', { content_type: 'application/dicom' });
+  assert.deepEqual(next.headers, { 'Content-Type': 'application/dicom' });
+  const noType = await (async () => {
+    await api.faults({ endpoint: 'upload', headers: { 'Transfer-Encoding': 'chunked' } });
+    return api.uploadUrl(orderId, 'h.dcm');
+  })();
+  assert.deepEqual(noType.headers, { 'Transfer-Encoding': 'chunked' });
+  const [fired] = (await api.events('fault_injected')).filter((e) => e.headers && e.headers['Transfer-Encoding']);
+  assert.equal(fired.endpoint, 'upload');
+});
+
 test('invalid fault descriptions are refused with 400 and queue nothing', async () => {
   const bad = [
     { endpoint: 'nope', status: 503 },
@@ -214,6 +231,11 @@ test('invalid fault descriptions are refused with 400 and queue nothing', async 
     { endpoint: 'token', reset: 'yes' },
     { endpoint: 'token', rate_bytes_per_s: 1000 },
     { endpoint: 'put', rate_bytes_per_s: 0 },
+    { endpoint: 'put', headers: { Host: 'x' } },
+    { endpoint: 'upload', headers: {} },
+    { endpoint: 'upload', headers: ['Host'] },
+    { endpoint: 'upload', headers: { 'Bad Name': 'x' } },
+    { endpoint: 'upload', headers: { Host: 7 } },
     [{ endpoint: 'token', status: 503 }, { endpoint: 'bad', status: 503 }],
   ];
   for (const spec of bad) {

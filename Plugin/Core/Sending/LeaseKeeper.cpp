@@ -1,0 +1,68 @@
+#include "Core/Sending/LeaseKeeper.h"
+
+#include <set>
+#include <string>
+#include <utility>
+
+namespace CloudIngest {
+
+namespace {
+// Of a lease: how long renewals may fail before the node stops its own
+// attempts (the rest leaves them time to stop before the lease lapses).
+constexpr double kSelfFenceShare = 0.6;
+}  // namespace
+
+LeaseKeeper::LeaseKeeper(StudyStore& queue, CancelRegistry& cancels, const IClock& clock,
+                         ILogger& log, double leaseSeconds)
+    : queue_(queue),
+      cancels_(cancels),
+      clock_(clock),
+      log_(log),
+      leaseSeconds_(leaseSeconds),
+      lastRenewed_(clock.Now()) {}
+
+size_t LeaseKeeper::Renew() {
+  // Taken before the renewal: an attempt that begins meanwhile holds a claim
+  // the answer may not show yet, and must not be stopped for that.
+  const std::vector<HeldClaim> running = cancels_.Running();
+  const double now = clock_.Now();
+  std::vector<HeldClaim> held;
+  try {
+    held = queue_.RenewLeases(now, running);
+  } catch (const std::exception& e) {
+    if (!failing_) {
+      log_.Warning(std::string("CloudIngest: cannot renew this node's claims: ") + e.what() +
+                   "; retrying every second");
+      failing_ = true;
+    }
+    if (now - lastRenewed_ < leaseSeconds_ * kSelfFenceShare) return 0;
+    return StopAll(running, "its claim could not be renewed for " +
+                                std::to_string(static_cast<int>(now - lastRenewed_)) +
+                                " s (another node may take the study over)");
+  }
+  if (failing_) {
+    log_.Warning("CloudIngest: the plugin database answers again; claims renewed");
+    failing_ = false;
+  }
+  lastRenewed_ = now;
+  std::set<std::pair<std::string, uint64_t>> kept;
+  for (const auto& claim : held) kept.emplace(claim.orthancId, claim.claim);
+  std::vector<HeldClaim> lost;
+  for (const auto& claim : running) {
+    if (kept.count({claim.orthancId, claim.claim}) == 0) lost.push_back(claim);
+  }
+  return StopAll(lost, "its claim was cancelled or taken over by another node");
+}
+
+size_t LeaseKeeper::StopAll(const std::vector<HeldClaim>& claims, const std::string& why) {
+  size_t stopped = 0;
+  for (const auto& claim : claims) {
+    if (cancels_.IsCancelled(claim.orthancId, claim.claim)) continue;  // stopping already
+    log_.Warning("CloudIngest: study " + claim.orthancId + ": stopping its attempt here: " + why);
+    cancels_.Revoke(claim.orthancId, claim.claim);
+    stopped++;
+  }
+  return stopped;
+}
+
+}  // namespace CloudIngest
