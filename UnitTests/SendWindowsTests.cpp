@@ -5,7 +5,7 @@
 #include <ctime>
 #include <string>
 
-#include "Core/Sending/SendWindows.h"
+#include "Core/Configuration/SendWindows.h"
 
 using namespace CloudIngest;
 

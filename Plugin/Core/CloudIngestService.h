@@ -14,6 +14,7 @@
 #include "Core/Cloud/IngestClient.h"
 #include "Core/Cloud/TokenProvider.h"
 #include "Core/Configuration/Configuration.h"
+#include "Core/Configuration/SendWindows.h"
 #include "Core/IngestService.h"
 #include "Core/Logger.h"
 #include "Core/Notify/Webhooks.h"
@@ -25,12 +26,11 @@
 #include "Core/Sending/RetryPolicy.h"
 #include "Core/Sending/Scheduler.h"
 #include "Core/Sending/SendObserver.h"
-#include "Core/Sending/SendWindows.h"
 #include "Core/Sending/StopSignal.h"
 #include "Core/Sending/StudySender.h"
-#include "Core/Sending/ThreadStarter.h"
 #include "Core/Store/CancelRegistry.h"
 #include "Core/Store/StudyStore.h"
+#include "Core/ThreadStarter.h"
 
 namespace CloudIngest {
 

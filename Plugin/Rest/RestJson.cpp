@@ -2,7 +2,7 @@
 
 #include <json/json.h>
 
-#include "Core/Sending/SendWindows.h"
+#include "Core/Configuration/SendWindows.h"
 #include "Core/Time.h"
 
 namespace CloudIngest {

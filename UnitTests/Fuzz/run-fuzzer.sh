@@ -13,8 +13,7 @@ case "$name" in
                         Plugin/Core/Cloud/ResponseText.cpp Plugin/Core/Cloud/Http.cpp
                         Plugin/Core/Url.cpp Plugin/Core/JsonText.cpp) ;;
   Configuration) sources=(Plugin/Core/Configuration/*.cpp Plugin/Core/Url.cpp
-                          Plugin/Core/Deidentify/BasicProfile.cpp Plugin/Core/Sending/SendWindows.cpp
-                          Plugin/Core/Sending/OrderBuilder.cpp) ;;
+                          Plugin/Core/Deidentify/BasicProfile.cpp Plugin/Core/DicomTags.cpp) ;;
   RestBody) sources=(Plugin/Rest/RestBody.cpp Plugin/Core/JsonText.cpp) ;;
   *) echo "unknown fuzz target $name" >&2; exit 2 ;;
 esac

@@ -11,7 +11,7 @@
 
 #include "Core/Configuration/Configuration.h"
 #include "Core/Logger.h"
-#include "Core/Sending/ThreadStarter.h"
+#include "Core/ThreadStarter.h"
 
 namespace CloudIngest {
 

@@ -11,7 +11,7 @@
 
 #include "Core/Configuration/ConfigurationCluster.h"
 #include "Core/Configuration/ConfigurationError.h"
-#include "Core/Sending/SendWindows.h"
+#include "Core/Configuration/SendWindows.h"
 
 namespace CloudIngest {
 

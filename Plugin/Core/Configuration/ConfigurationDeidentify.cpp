@@ -5,7 +5,7 @@
 #include "Core/Configuration/ConfigurationReaders.h"
 #include "Core/Configuration/ConfigurationValues.h"
 #include "Core/Deidentify/BasicProfile.h"
-#include "Core/Sending/OrderBuilder.h"
+#include "Core/DicomTags.h"
 
 namespace CloudIngest::ConfigurationReaders {
 

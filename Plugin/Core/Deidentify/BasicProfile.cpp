@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <iterator>
 
-#include "Core/Sending/OrderBuilder.h"
+#include "Core/DicomTags.h"
 
 namespace CloudIngest {
 

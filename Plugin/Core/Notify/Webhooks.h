@@ -21,8 +21,8 @@
 #include "Core/Logger.h"
 #include "Core/Notify/WebhookOutbox.h"
 #include "Core/Sending/StopSignal.h"
-#include "Core/Sending/ThreadStarter.h"
 #include "Core/Store/StudyRecord.h"
+#include "Core/ThreadStarter.h"
 
 namespace CloudIngest {
 

@@ -5,6 +5,7 @@
 #include <stdexcept>
 
 #include "Core/Deidentify/BasicProfile.h"
+#include "Core/DicomTags.h"
 #include "Core/Sending/AttemptErrors.h"
 #include "Core/Sending/OrderBuilder.h"
 #include "Core/Sending/StudyFilter.h"

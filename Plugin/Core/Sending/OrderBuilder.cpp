@@ -1,6 +1,8 @@
 // The order metadata object (docs/REFERENCE.md, Order metadata).
 #include "Core/Sending/OrderBuilder.h"
 
+#include "Core/DicomTags.h"
+
 #include <boost/algorithm/string.hpp>
 
 #include <json/writer.h>
@@ -35,95 +37,8 @@ const Named kDefaultKeys[] = {
     {"institution_name", "InstitutionName"},
 };
 
-// Tags commonly found among Orthanc's stored tags, so that an OrderMetadata
-// reference written as a keyword finds a "gggg,eeee" key and vice versa.
-// The name is the tag in lower-case hex, as Orthanc formats tags.
-const Named kTagNames[] = {
-    {"0002,0010", "TransferSyntaxUID"},
-    {"0008,0005", "SpecificCharacterSet"},
-    {"0008,0008", "ImageType"},
-    {"0008,0012", "InstanceCreationDate"},
-    {"0008,0013", "InstanceCreationTime"},
-    {"0008,0016", "SOPClassUID"},
-    {"0008,0018", "SOPInstanceUID"},
-    {"0008,0020", "StudyDate"},
-    {"0008,0021", "SeriesDate"},
-    {"0008,0022", "AcquisitionDate"},
-    {"0008,0023", "ContentDate"},
-    {"0008,0030", "StudyTime"},
-    {"0008,0031", "SeriesTime"},
-    {"0008,0032", "AcquisitionTime"},
-    {"0008,0033", "ContentTime"},
-    {"0008,0050", "AccessionNumber"},
-    {"0008,0054", "RetrieveAETitle"},
-    {"0008,0060", "Modality"},
-    {"0008,0061", "ModalitiesInStudy"},
-    {"0008,0070", "Manufacturer"},
-    {"0008,0080", "InstitutionName"},
-    {"0008,0081", "InstitutionAddress"},
-    {"0008,0090", "ReferringPhysicianName"},
-    {"0008,1010", "StationName"},
-    {"0008,1030", "StudyDescription"},
-    {"0008,103e", "SeriesDescription"},
-    {"0008,1040", "InstitutionalDepartmentName"},
-    {"0008,1048", "PhysiciansOfRecord"},
-    {"0008,1050", "PerformingPhysicianName"},
-    {"0008,1060", "NameOfPhysiciansReadingStudy"},
-    {"0008,1070", "OperatorsName"},
-    {"0008,1090", "ManufacturerModelName"},
-    {"0010,0010", "PatientName"},
-    {"0010,0020", "PatientID"},
-    {"0010,0021", "IssuerOfPatientID"},
-    {"0010,0030", "PatientBirthDate"},
-    {"0010,0032", "PatientBirthTime"},
-    {"0010,0040", "PatientSex"},
-    {"0010,1000", "OtherPatientIDs"},
-    {"0010,1001", "OtherPatientNames"},
-    {"0010,1010", "PatientAge"},
-    {"0010,1020", "PatientSize"},
-    {"0010,1030", "PatientWeight"},
-    {"0010,2160", "EthnicGroup"},
-    {"0010,4000", "PatientComments"},
-    {"0018,0010", "ContrastBolusAgent"},
-    {"0018,0015", "BodyPartExamined"},
-    {"0018,0050", "SliceThickness"},
-    {"0018,0087", "MagneticFieldStrength"},
-    {"0018,1000", "DeviceSerialNumber"},
-    {"0018,1020", "SoftwareVersions"},
-    {"0018,1030", "ProtocolName"},
-    {"0018,5100", "PatientPosition"},
-    {"0020,000d", "StudyInstanceUID"},
-    {"0020,000e", "SeriesInstanceUID"},
-    {"0020,0010", "StudyID"},
-    {"0020,0011", "SeriesNumber"},
-    {"0020,0013", "InstanceNumber"},
-    {"0020,0032", "ImagePositionPatient"},
-    {"0020,0037", "ImageOrientationPatient"},
-    {"0020,0052", "FrameOfReferenceUID"},
-    {"0020,1206", "NumberOfStudyRelatedSeries"},
-    {"0020,1208", "NumberOfStudyRelatedInstances"},
-    {"0028,0010", "Rows"},
-    {"0028,0011", "Columns"},
-    {"0028,0030", "PixelSpacing"},
-    {"0032,1032", "RequestingPhysician"},
-    {"0032,1060", "RequestedProcedureDescription"},
-    {"0032,4000", "StudyComments"},
-    {"0038,0010", "AdmissionID"},
-    {"0040,0009", "ScheduledProcedureStepID"},
-    {"0040,0241", "PerformedStationAETitle"},
-    {"0040,0253", "PerformedProcedureStepID"},
-    {"0040,0254", "PerformedProcedureStepDescription"},
-    {"0040,1001", "RequestedProcedureID"},
-};
-
 std::string Lower(const std::string& s) {
   return boost::algorithm::to_lower_copy(s, std::locale::classic());
-}
-
-bool IsTagNumber(const std::string& s) {
-  return s.size() == 9 && s[4] == ',' && std::all_of(s.begin(), s.end(), [](unsigned char c) {
-           return c == ',' || std::isxdigit(c);
-         });
 }
 
 // DICOM pads values to an even length with a space (or NUL for UIDs).
@@ -184,15 +99,10 @@ const Json::Value* FindTag(const Json::Value& tags, const std::string& name) {
 
   const bool byNumber = IsTagNumber(name);
   const std::string number = byNumber ? Lower(name) : "";
+  // The other spelling of the same tag, when it is one of the tags DicomTags knows.
   std::string keyword = byNumber ? "" : name;
-  std::string alias;
-  for (const Named& entry : kTagNames) {
-    if (byNumber ? number == entry.name : keyword == entry.keyword) {
-      alias = byNumber ? entry.keyword : entry.name;
-      if (byNumber) keyword = entry.keyword;
-      break;
-    }
-  }
+  std::string alias = byNumber ? "" : TagNumberOf(name);
+  if (byNumber && TagKeywordOf(name) != name) alias = keyword = TagKeywordOf(name);
   if (!alias.empty()) {
     if (const Json::Value* v = FindMember(tags, alias)) return v;
   }
@@ -239,15 +149,6 @@ Json::Value Modalities(const std::vector<std::string>& entries) {
 }
 
 }  // namespace
-
-std::string TagKeywordOf(const std::string& reference) {
-  if (!IsTagNumber(reference)) return reference;
-  const std::string number = Lower(reference);
-  for (const Named& entry : kTagNames) {
-    if (number == entry.name) return entry.keyword;
-  }
-  return reference;
-}
 
 Json::Value OrderBuilder::Build(const StudyInfo& study, const Json::Value& instanceTags,
                                 const Json::Value& extraMetadata) const {

@@ -15,10 +15,6 @@ class MissingTagError : public std::runtime_error {
   explicit MissingTagError(const std::string& what) : std::runtime_error(what) {}
 };
 
-// The keyword of a "gggg,eeee" reference (either case) among the tags Orthanc
-// commonly stores, else `reference` unchanged.
-std::string TagKeywordOf(const std::string& reference);
-
 class OrderBuilder {
  public:
   explicit OrderBuilder(const Configuration& config) : config_(config) {}

@@ -10,9 +10,9 @@
 #include "Core/Clock.h"
 #include "Core/Logger.h"
 #include "Core/Sending/StopSignal.h"
-#include "Core/Sending/ThreadStarter.h"
 #include "Core/Store/CancelRegistry.h"
 #include "Core/Store/StudyStore.h"
+#include "Core/ThreadStarter.h"
 
 namespace CloudIngest {
 

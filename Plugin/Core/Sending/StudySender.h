@@ -17,9 +17,9 @@
 #include "Core/Sending/RetryPolicy.h"
 #include "Core/Sending/SendObserver.h"
 #include "Core/Sending/StopSignal.h"
-#include "Core/Sending/ThreadStarter.h"
 #include "Core/Store/CancelRegistry.h"
 #include "Core/Store/StudyStore.h"
+#include "Core/ThreadStarter.h"
 
 namespace CloudIngest {
 

@@ -1,4 +1,4 @@
-#include "Core/Sending/ThreadStarter.h"
+#include "Core/ThreadStarter.h"
 
 #include <system_error>
 

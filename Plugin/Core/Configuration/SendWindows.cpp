@@ -1,4 +1,4 @@
-#include "Core/Sending/SendWindows.h"
+#include "Core/Configuration/SendWindows.h"
 
 #include <algorithm>
 #include <array>
