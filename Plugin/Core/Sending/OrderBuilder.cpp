@@ -11,19 +11,14 @@
 #include <cctype>
 #include <optional>
 #include <stdexcept>
+#include <utility>
 
 namespace CloudIngest {
 
 namespace {
 
-// A name paired with the DICOM keyword it stands for.
-struct Named {
-  const char* name;
-  const char* keyword;
-};
-
-// Order metadata key -> the stored tag it comes from.
-const Named kDefaultKeys[] = {
+// Order metadata key -> the keyword of the stored tag it comes from.
+const std::pair<const char*, const char*> kDefaultKeys[] = {
     {"study_instance_uid", "StudyInstanceUID"},
     {"patient_id", "PatientID"},
     {"patient_name", "PatientName"},
@@ -153,8 +148,8 @@ Json::Value Modalities(const std::vector<std::string>& entries) {
 Json::Value OrderBuilder::Build(const StudyInfo& study, const Json::Value& instanceTags,
                                 const Json::Value& extraMetadata) const {
   Json::Value order(Json::objectValue);
-  for (const Named& entry : kDefaultKeys) {
-    if (auto text = Lookup(study, instanceTags, entry.keyword)) order[entry.name] = *text;
+  for (const auto& [key, keyword] : kDefaultKeys) {
+    if (auto text = Lookup(study, instanceTags, keyword)) order[key] = *text;
   }
   if (!order.isMember("study_instance_uid")) {
     throw MissingTagError("study has no StudyInstanceUID");
