@@ -203,6 +203,13 @@
       setText(databaseElement, text);
       databaseElement.dataset.reachable = database.reachable ? 'true' : 'false';
     }
+    // SendWindows hold automatic sends (manual ones go at once).
+    const windows = status.send_windows || null;
+    setText($('status-windows'), !status.enabled ? '—'
+      : !windows ? 'none: automatic sends may start any time'
+        : windows.open ? 'open now'
+          : 'closed: automatic sends wait until ' + formatTime(windows.next_opening));
+    $('status-windows').dataset.open = !windows || windows.open ? 'true' : 'false';
     renderNodes(status.nodes || [], status.node);
     // POST /queue/pause holds every new send until resumed.
     setText($('status-paused'), !status.enabled ? '—' : status.paused ? 'paused' : 'running');
@@ -293,13 +300,18 @@
     cancel.className = 'cancel';
     cancel.textContent = 'Cancel';
     cancel.addEventListener('click', () => act('cancel', id, cancel));
+    // Shown by tools.js, which listens for clicks on the table.
+    const preview = document.createElement('button');
+    preview.type = 'button';
+    preview.className = 'preview';
+    preview.textContent = 'Preview';
     const receipt = document.createElement('a');
     receipt.className = 'receipt';
     receipt.textContent = 'Receipt';
     receipt.setAttribute('href', API + 'studies/' + encodeURIComponent(id) + '/receipt');
     receipt.setAttribute('target', '_blank');
     receipt.setAttribute('rel', 'noopener');
-    actions.append(resend, cancel, receipt);
+    actions.append(resend, cancel, preview, receipt);
     return row;
   }
 
@@ -350,6 +362,8 @@
     cancel.setAttribute('aria-label', 'Cancel sending study: ' + label);
     resend.hidden = !view.can.has('send');
     cancel.hidden = !view.can.has('send') || !CANCELLABLE.has(state);
+    row.querySelector('button.preview').setAttribute('aria-label', 'Preview a send of study: ' + label);
+    row.dataset.label = label;
     const receipt = row.querySelector('a.receipt');
     receipt.setAttribute('aria-label', 'Delivery receipt of study: ' + label);
     receipt.hidden = state !== 'sent';
@@ -397,6 +411,13 @@
         }
       }
     }
+  }
+
+  // Studies a POST just queued (bulk resend), shown before the next refresh;
+  // a refresh already under way would bring older data, so it is made stale.
+  function renderQueued(studies) {
+    view.actionEpoch += 1;
+    for (const study of studies) renderOne(study);
   }
 
   function renderPager(shown, hasMore) {
@@ -572,9 +593,18 @@
     }
   }
 
+  // What tools.js (preview, bulk resend) shares with this file.
+  window.CloudIngestPage = {
+    callApi, setText, showError, clearError, notice, formatTime, formatBytes, formatCount,
+    studyLabel, refresh, renderQueued,
+    can: (what) => view.can.has(what),
+    roleLoaded: null,  // a promise, set by start()
+  };
+
   async function start() {
     loadLocation();
-    await loadRole();
+    window.CloudIngestPage.roleLoaded = loadRole();
+    await window.CloudIngestPage.roleLoaded;
     $('state-filter').addEventListener('change', (event) => changeView(event.target.value, 0));
     $('prev-page').addEventListener('click', () => changeView(view.state, view.offset - PAGE_SIZE));
     $('next-page').addEventListener('click', () => changeView(view.state, view.offset + PAGE_SIZE));

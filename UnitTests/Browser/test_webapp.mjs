@@ -152,6 +152,9 @@ describe('Cloud Ingest page', () => {
       assert.equal(typeof status.round_trip_ms, 'number');
       assert.match(await page.textContent('#status-upload-mode'),
         new RegExp(`^${status.upload_mode}, ${status.concurrency} uploads at a time, round trip \\d+(\\.\\d)? ms$`));
+      // No SendWindows in this configuration: automatic sends may start at any time.
+      assert.equal(status.send_windows, null);
+      assert.equal(await page.textContent('#status-windows'), 'none: automatic sends may start any time');
       const sentCount = Number(await page.textContent('#queue-counts li[data-state="sent"] .count'));
       assert.ok(sentCount >= 2, `at least the two sent studies are counted, got ${sentCount}`);
       assert.ok(Number((await page.textContent('#total-studies')).replace(/\D/g, '')) >= 2);
@@ -274,6 +277,96 @@ describe('Cloud Ingest page', () => {
       assert.ok(events.lastIndexOf('sent') > events.lastIndexOf('queued'), events.join(','));
       assert.equal(await page.textContent(`${rowSelector(STUDY_ID)} .progress-text`),
                    `${afterSend.instances_total}/${afterSend.instances_total}`);
+      assert.equal(await page.isHidden('#banner'), true);
+      assert.deepEqual(problems, { dialogs: [], pageErrors: [], consoleErrors: [] });
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('Preview shows what an automatic send would do now, as GET /preview says', async () => {
+    const { page, problems } = await openPage(APP_URL);
+    try {
+      await waitForAppLoaded(page);
+      assert.equal(await page.isHidden('#preview'), true);
+      const expected = await apiJson(page, `studies/${STUDY_ID}/preview`);
+      await page.click(`${rowSelector(STUDY_ID)} button.preview`);
+      await page.locator('#preview').waitFor({ state: 'visible' });
+      // Sent and not changed since: an automatic send would not go, and the page says why.
+      assert.equal(expected.would_send, false);
+      assert.equal(await page.textContent('#preview-would-send'), 'no');
+      const reasons = await page.locator('#preview-blocked li').allTextContents();
+      assert.deepEqual(reasons, expected.blocked_by);
+      assert.ok(reasons.some((r) => /^unchanged\b/.test(r)), reasons.join(' | '));
+      assert.equal(await page.textContent('#preview-mode'),
+                   `${expected.mode}, ${expected.connections} uploads at a time`);
+      assert.match(await page.textContent('#preview-content'),
+                   new RegExp(`^${expected.series} series, ${expected.instances} instances, `));
+      assert.equal(await page.textContent('#preview-study-uid'),
+                   expected.order_metadata.study_instance_uid);
+      assert.equal(await page.getAttribute('#preview-study-uid', 'data-deidentified'), 'false');
+      assert.deepEqual(await page.locator('#preview-order tbody td.mono').allTextContents(),
+                       Object.keys(expected.order_metadata));
+      await page.click('#preview-close');
+      assert.equal(await page.isHidden('#preview'), true);
+      assert.deepEqual(problems, { dialogs: [], pageErrors: [], consoleErrors: [] });
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('Preview of a de-identified study shows original and pseudonym side by side', async () => {
+    // What /preview answers with de-identification on is checked against Orthanc in
+    // test_deidentify.py; here such an answer is handed to the page to see how it shows it.
+    const { page, problems } = await openPage(APP_URL);
+    try {
+      await waitForAppLoaded(page);
+      const real = await apiJson(page, `studies/${STUDY_ID}/preview`);
+      const uid = real.order_metadata.study_instance_uid;
+      const pseudonym = '2.25.201867534512394719283746501928374650';
+      await page.route(`${ORTHANC_URL}/cloud-ingest/studies/${STUDY_ID}/preview`, (route) =>
+        route.fulfill({ status: 200, contentType: 'application/json', body: JSON.stringify({
+          ...real,
+          deidentify: { study_instance_uid: { original: uid, pseudonym },
+                        patient_id: { original: 'PID-7', pseudonym: 'a1b2c3d4e5f6' } } }) }));
+      await page.click(`${rowSelector(STUDY_ID)} button.preview`);
+      await page.waitForFunction(
+        () => document.getElementById('preview-study-uid').dataset.deidentified === 'true');
+      assert.equal(await page.textContent('#preview-study-uid'), `${uid} → ${pseudonym}`);
+      assert.equal(await page.textContent('#preview-patient-id'), 'PID-7 → a1b2c3d4e5f6');
+      assert.deepEqual(problems, { dialogs: [], pageErrors: [], consoleErrors: [] });
+    } finally {
+      await page.close();
+    }
+  });
+
+  test('Bulk resend queues the newest sent study and the row follows it back to "sent"', async () => {
+    const { page, problems } = await openPage(APP_URL);
+    try {
+      await waitForAppLoaded(page);
+      await page.locator('#bulk').waitFor({ state: 'visible' });
+      const newest = (await apiJson(page, 'studies?state=sent&limit=1')).studies[0];
+      const cell = `${rowSelector(newest.orthanc_id)} td.state`;
+      await watchText(page, cell);
+      await page.selectOption('#bulk-state', 'sent');
+      await page.fill('#bulk-limit', '1');
+      const [request] = await Promise.all([
+        page.waitForRequest((r) => r.method() === 'POST' &&
+                                   r.url() === `${ORTHANC_URL}/cloud-ingest/studies/send`),
+        page.click('#bulk-submit'),
+      ]);
+      assert.deepEqual(JSON.parse(request.postData()), { limit: 1, state: 'sent' });
+      const answer = await request.response();
+      assert.equal(answer.status(), 202);
+      const body = await answer.json();
+      assert.equal(body.queued, 1);
+      assert.equal(body.studies[0].orthanc_id, newest.orthanc_id);
+      await page.waitForFunction(
+        () => /^1 study queued for sending: /.test(document.getElementById('notice').textContent));
+      await waitForResendCycle(page, cell, { inFlight: /^(queued|sending)$/, done: /^sent$/ });
+      const afterSend = await apiJson(page, `studies/${newest.orthanc_id}`);
+      assert.equal(afterSend.state, 'sent');
+      assert.equal(afterSend.trigger, 'manual');
       assert.equal(await page.isHidden('#banner'), true);
       assert.deepEqual(problems, { dialogs: [], pageErrors: [], consoleErrors: [] });
     } finally {
@@ -488,6 +581,8 @@ describe('Roles', { skip: !VIEWER || !OPERATOR ? 'VIEWER_USER/OPERATOR_USER not 
       await row.waitFor();
       assert.equal(await row.locator('button.resend').isHidden(), true);
       assert.equal(await row.locator('button.cancel').isHidden(), true);
+      assert.equal(await page.isHidden('#bulk'), true, 'a viewer is offered bulk resend');
+      assert.equal(await row.locator('button.preview').isVisible(), true);
       const receipt = row.locator('a.receipt');
       await receipt.waitFor({ state: 'visible' });
       const answer = await page.request.get(new URL(await receipt.getAttribute('href'), page.url()).href);
@@ -506,6 +601,7 @@ describe('Roles', { skip: !VIEWER || !OPERATOR ? 'VIEWER_USER/OPERATOR_USER not 
       await waitForRole(page, 'operator');
       await waitForAppLoaded(page);
       await page.locator(`${rowSelector(STUDY_ID)} button.resend`).waitFor({ state: 'visible' });
+      await page.locator('#bulk').waitFor({ state: 'visible' });
       assert.deepEqual(errors, []);
     } finally {
       await close();
