@@ -305,6 +305,16 @@ ROW_LABELS = {
 }
 
 
+def cpu_medians(res):
+    """Where the CPU went, median seconds over the runs: the limit's simulator and curl, and
+    each plugin row's Orthanc (with the plugin) and simulator."""
+    rows = {"limit": res["limit_cpu"]}
+    rows.update((key, [s["cpu"] for s in res["sends"][key]]) for key in PLUGIN_ROWS)
+    return {row: {who: statistics.median(s[who] for s in samples)
+                  for who in sorted(samples[0])}
+            for row, samples in rows.items() if samples}
+
+
 def report_workload(bench, name, count, size_kb, res, targets):
     """Prints one workload's table and ratios; appends (label, value, op, target, ok) to
     targets; returns the workload's JSON report."""
@@ -337,6 +347,11 @@ def report_workload(bench, name, count, size_kb, res, targets):
     print("  all runs (s): " + "; ".join(
         "%s %s" % (k, " ".join("%.2f" % v for v in res[k]))
         for k in ("limit",) + PLUGIN_ROWS + PEER_ROWS if res.get(k)))
+    cpu = cpu_medians(res)
+    if cpu:
+        print("  cpu s (median): " + "; ".join(
+            "%s: %s" % (row, ", ".join("%s %.2f" % (who, v) for who, v in parts.items()))
+            for row, parts in cpu.items()))
     for key in (k for k in PLUGIN_ROWS if res["sends"][k]):
         history = [h for s in res["sends"][key] for h in s["mode_history"]]
         if history:
@@ -387,7 +402,7 @@ def report_workload(bench, name, count, size_kb, res, targets):
     print("  every ratio: " + ", ".join(other_ratios))
     return {"median": med, "ratios": ratios, "headline": headline,
             "runs": {k: res[k] for k in res if isinstance(res[k], list)},
-            "bytes": res["bytes"], "connections": res["connections"],
+            "bytes": res["bytes"], "connections": res["connections"], "cpu": cpu,
             "profile": {"name": bench.profile, "rtt_ms": bench.rtt_ms, "mbit": bench.mbit},
             "auto_sent_as": [s["sent_as"] for s in res["sends"]["auto"]],
             "auto_mode_history": [s["mode_history"] for s in res["sends"]["auto"]]}
