@@ -15,6 +15,8 @@
 #include "Sdk/OrthancStudySource.h"
 #include "Sdk/PluginConfiguration.h"
 #include "Sdk/RestAdapter.h"
+#include "Sdk/RunningOrthanc.h"
+#include "Sdk/VersionedCalls.h"
 
 namespace {
 
@@ -24,6 +26,7 @@ using namespace CloudIngest;
 // one pointer, created in Initialize and destroyed in Finalize.
 struct PluginState {
   OrthancPluginContext* context = nullptr;
+  std::unique_ptr<Sdk::RunningOrthanc> orthanc;
   std::unique_ptr<Sdk::OrthancLogger> log;
   std::unique_ptr<Sdk::OrthancStudySource> source;
   std::unique_ptr<Sdk::OrthancChangeFeed> changes;
@@ -39,7 +42,7 @@ OrthancPluginErrorCode OnRest(OrthancPluginRestOutput* output, const char* url,
   try {
     const char* path = request->groupsCount > 0 ? request->groups[0] : "";
     const RestRequest r = Sdk::ToRestRequest((std::string("/") + path).c_str(), request);
-    Sdk::Answer(plugin->context, output, plugin->rest->Handle(r));
+    Sdk::Answer(plugin->context, *plugin->orthanc, output, plugin->rest->Handle(r));
     return OrthancPluginErrorCode_Success;
   } catch (const std::exception& e) {
     plugin->log->Error(std::string("CloudIngest: REST ") + url + ": " + e.what());
@@ -102,14 +105,19 @@ void OnRefreshMetrics() {
 extern "C" {
 
 ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* context) {
-  if (!OrthancPluginCheckVersion(context)) {
-    OrthancPluginLogError(context,
-                          "CloudIngest: this Orthanc is older than the plugin's SDK (1.10.1)");
+  auto orthanc = std::make_unique<Sdk::RunningOrthanc>(context);
+  if (!OrthancPluginCheckVersionAdvanced(context, Sdk::kOldestMajor, Sdk::kOldestMinor,
+                                         Sdk::kOldestRevision)) {
+    OrthancPluginLogError(
+        context, ("CloudIngest: needs Orthanc 1.10.1 or newer (running " + orthanc->Version() + ")")
+                     .c_str());
     return -1;
   }
-  OrthancPluginSetDescription(context, "Sends every stable study to a cloud ingestion service.");
+  Sdk::SetPluginProperty(context, Sdk::PluginProperty::Description,
+                         "Sends every stable study to a cloud ingestion service.");
   plugin = std::make_unique<PluginState>();
   plugin->context = context;
+  plugin->orthanc = std::move(orthanc);
   plugin->log = std::make_unique<Sdk::OrthancLogger>(context);
   PermissionSettings permissions;
   try {
@@ -130,16 +138,18 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
           plugin->deidentifier.get());
       // A send's job cancelled in Orthanc's /jobs cancels the send.
       plugin->jobs = std::make_unique<Sdk::OrthancSendJobs>(
-          context, *plugin->log, [](const std::string& orthancStudyId) {
+          context, *plugin->orthanc, *plugin->log, [](const std::string& orthancStudyId) {
             if (plugin && plugin->service) plugin->service->Cancel(orthancStudyId);
           });
       plugin->service->SetSendObserver(&plugin->jobs->Observer());
       plugin->log->Warning("CloudIngest: sending stable studies to " +
                            plugin->service->Config().url + " (audit log " +
-                           plugin->service->Config().auditLog + ")");
+                           plugin->service->Config().auditLog + "; Orthanc " +
+                           plugin->orthanc->Version() + ")");
     } else {
       plugin->log->Warning(
-          "CloudIngest: disabled (CloudIngest.Enable is false or the section is absent)");
+          "CloudIngest: disabled (CloudIngest.Enable is false or the section is absent; Orthanc " +
+          plugin->orthanc->Version() + ")");
     }
   } catch (const ConfigurationError& e) {
     // One line that names the key ("CloudIngest.X: ...") and the fix; Orthanc refuses to start.
@@ -159,13 +169,14 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   OrthancPluginRegisterRestCallbackNoLock(context, "/cloud-ingest/(.*)", OnRest);
   OrthancPluginRegisterIncomingHttpRequestFilter2(context, Sdk::FilterIncomingRequest);
   OrthancPluginRegisterOnChangeCallback(context, OnChange);
-  OrthancPluginSetRootUri(context, "/cloud-ingest/app/index.html");  // linked from the Plugins page
+  // Linked from the Plugins page.
+  Sdk::SetPluginProperty(context, Sdk::PluginProperty::RootUri, "/cloud-ingest/app/index.html");
   if (plugin->service) {
     OrthancPluginRegisterRefreshMetricsCallback(context, OnRefreshMetrics);
     const auto& resources = Embedded::Resources();
     auto explorer = resources.find("OrthancExplorer.js");
     if (explorer != resources.end()) {
-      OrthancPluginExtendOrthancExplorer(context, explorer->second.c_str());
+      Sdk::SetPluginProperty(context, Sdk::PluginProperty::OrthancExplorer, explorer->second);
     }
   }
   return 0;

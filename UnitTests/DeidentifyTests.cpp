@@ -321,3 +321,21 @@ TEST(DeidentifiedSource, FrameOfReferenceGetsOnePseudonymPerOriginal) {
             engine.Request("s1-i2").replace.at("FrameOfReferenceUID"));
   EXPECT_EQ(0u, engine.Request("s1-i3").replace.count("FrameOfReferenceUID"));
 }
+
+// The zipper announces a size only when it is the size of what ReadInstance
+// returns; a de-identified file is another size than the stored one.
+TEST(DeidentifiedSource, SizesAreEstimatesOfTheStoredFiles) {
+  FakeStudySource stored;
+  const StudyInfo study = stored.AddStudy("s1", "1.2.840.99.1", 2);
+  for (const auto& instance : study.instances) EXPECT_EQ(SizeIs::Exact, instance.sizeIs);
+  DeidentifySettings settings;
+  settings.pseudonymKey = kKey;
+  FakeDeidentifier engine;
+  DeidentifiedSource source(stored, engine, settings);
+  const StudyInfo sent = source.Pseudonymise(study);
+  ASSERT_EQ(2u, sent.instances.size());
+  for (const auto& instance : sent.instances) {
+    EXPECT_EQ(SizeIs::Estimate, instance.sizeIs);
+    EXPECT_NE(instance.size, source.ReadInstance(instance.orthancId).size());
+  }
+}

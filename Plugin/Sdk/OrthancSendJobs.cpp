@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "Sdk/OrthancHandles.h"
+#include "Sdk/VersionedCalls.h"
 
 namespace CloudIngest::Sdk {
 
@@ -64,12 +65,6 @@ const char* Content(void* job) {
   return handle.content.c_str();
 }
 
-// Not kept in Orthanc's database (SaveJobs): no job outlives a restart; the
-// plugin's own database keeps every send.
-const char* Serialized(void*) {
-  return nullptr;
-}
-
 // Returns at once: Success or Failure once the send ended; otherwise the job
 // pauses itself, which Orthanc applies as soon as this step returns.
 OrthancPluginJobStepStatus Step(void* job) {
@@ -100,9 +95,13 @@ OrthancPluginErrorCode Reset(void*) {
 
 }  // namespace
 
-OrthancSendJobs::OrthancSendJobs(OrthancPluginContext* context, ILogger& log,
-                                 SendJobs::CancelSend cancel)
-    : context_(context), rest_(context), log_(log), jobs_(*this, std::move(cancel), log) {}
+OrthancSendJobs::OrthancSendJobs(OrthancPluginContext* context, const RunningOrthanc& orthanc,
+                                 ILogger& log, SendJobs::CancelSend cancel)
+    : context_(context),
+      orthanc_(orthanc),
+      rest_(context),
+      log_(log),
+      jobs_(*this, std::move(cancel), log) {}
 
 OrthancSendJobs::~OrthancSendJobs() {
   Stop();
@@ -132,9 +131,9 @@ std::string OrthancSendJobs::Submit(std::shared_ptr<SendJob> job) {
   handle->job = std::move(job);
   handle->id = std::make_shared<JobId>();
   const std::shared_ptr<JobId> id = handle->id;
+  const JobCallbacks callbacks{Finalize, Progress, Content, Step, StopJob, Reset};
   OrthancPluginJob* created =
-      OrthancPluginCreateJob(context_, handle.get(), Finalize, kJobType, Progress, Content,
-                             Serialized, Step, StopJob, Reset);
+      CreateUnsavedJob(context_, orthanc_, handle.get(), kJobType, callbacks);
   if (created == nullptr) throw std::runtime_error("Orthanc refused to create the job");
   handle.release();  // Orthanc owns it now, and frees it through Finalize
   const OrthancString submitted(context_, OrthancPluginSubmitJob(context_, created, 0));

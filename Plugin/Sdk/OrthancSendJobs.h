@@ -24,6 +24,7 @@
 #include "Core/Sending/SendJobs.h"
 #include "Core/Sending/StopSignal.h"
 #include "Sdk/OrthancRest.h"
+#include "Sdk/RunningOrthanc.h"
 
 namespace CloudIngest::Sdk {
 
@@ -31,7 +32,10 @@ class OrthancSendJobs : public JobsEngine {
  public:
   static constexpr const char* kJobType = "CloudIngestSend";
 
-  OrthancSendJobs(OrthancPluginContext* context, ILogger& log, SendJobs::CancelSend cancel);
+  // Jobs are not kept in Orthanc's database (SaveJobs): none outlives a
+  // restart; the plugin's own database keeps every send.
+  OrthancSendJobs(OrthancPluginContext* context, const RunningOrthanc& orthanc, ILogger& log,
+                  SendJobs::CancelSend cancel);
   ~OrthancSendJobs() override;
   OrthancSendJobs(const OrthancSendJobs&) = delete;
   OrthancSendJobs& operator=(const OrthancSendJobs&) = delete;
@@ -46,6 +50,7 @@ class OrthancSendJobs : public JobsEngine {
 
  private:
   OrthancPluginContext* context_;
+  const RunningOrthanc& orthanc_;
   OrthancRest rest_;
   ILogger& log_;
   SendJobs jobs_;

@@ -25,6 +25,20 @@ Json::Value ReadGlobal(OrthancPluginContext* context) {
   return ParseJson(text.ToString());
 }
 
+// The configuration file or folder Orthanc was started with: its one argument
+// that is not an option (GetConfigurationPath is deprecated from SDK 1.12).
+// Empty when Orthanc runs on its defaults.
+std::string ConfigurationArgument(OrthancPluginContext* context) {
+  std::string path;
+  const uint32_t count = OrthancPluginGetCommandLineArgumentsCount(context);
+  for (uint32_t i = 0; i < count; i++) {  // argument i is argv[i + 1]
+    const OrthancString argument(context, OrthancPluginGetCommandLineArgument(context, i));
+    const std::string text = argument.ToString();
+    if (!text.empty() && text[0] != '-') path = text;
+  }
+  return path;
+}
+
 std::string HostName() {
   char name[256] = {};
   if (gethostname(name, sizeof(name) - 1) != 0 || name[0] == '\0') return "localhost";
@@ -42,9 +56,9 @@ Configuration ReadConfiguration(OrthancPluginContext* context) {
   const Json::Value global = ReadGlobal(context);
 
   std::filesystem::path base = std::filesystem::current_path();
-  const OrthancString configPath(context, OrthancPluginGetConfigurationPath(context));
-  if (!configPath.IsNull() && !configPath.ToString().empty()) {
-    std::filesystem::path p(configPath.ToString());
+  const std::string configPath = ConfigurationArgument(context);
+  if (!configPath.empty()) {
+    const std::filesystem::path p = std::filesystem::absolute(configPath);
     base = std::filesystem::is_directory(p) ? p : p.parent_path();
     if (base.empty()) base = std::filesystem::current_path();
     base = std::filesystem::absolute(base);

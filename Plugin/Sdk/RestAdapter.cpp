@@ -91,8 +91,8 @@ RestRequest ToRestRequest(const char* path, const OrthancPluginHttpRequest* requ
   return r;
 }
 
-void Answer(OrthancPluginContext* context, OrthancPluginRestOutput* output,
-            const RestResponse& response) {
+void Answer(OrthancPluginContext* context, const RunningOrthanc& orthanc,
+            OrthancPluginRestOutput* output, const RestResponse& response) {
   for (const auto& [name, value] : response.headers) {
     if (name != "Allow") OrthancPluginSetHttpHeader(context, output, name.c_str(), value.c_str());
   }
@@ -112,7 +112,12 @@ void Answer(OrthancPluginContext* context, OrthancPluginRestOutput* output,
     OrthancPluginSendMethodNotAllowed(context, output, allowed.c_str());
     return;
   }
-  OrthancPluginSetHttpHeader(context, output, "Content-Type", response.contentType.c_str());
+  // No SDK call sets the type of a status answer other than 200: a header set
+  // here is a second Content-Type where Orthanc adds its own (text/plain). The
+  // body is JSON either way (docs/REFERENCE.md, Content types).
+  if (!orthanc.AddsTypeToStatusBodies() || response.body.empty()) {
+    OrthancPluginSetHttpHeader(context, output, "Content-Type", response.contentType.c_str());
+  }
   OrthancPluginSendHttpStatus(context, output, static_cast<uint16_t>(response.status),
                               response.body.data(), static_cast<uint32_t>(response.body.size()));
 }

@@ -4,12 +4,15 @@
 #include <orthanc/OrthancCPlugin.h>
 
 #include "Rest/RestApi.h"
+#include "Sdk/RunningOrthanc.h"
 
 namespace CloudIngest::Sdk {
 
 RestRequest ToRestRequest(const char* path, const OrthancPluginHttpRequest* request);
-void Answer(OrthancPluginContext* context, OrthancPluginRestOutput* output,
-            const RestResponse& response);
+// JSON where Orthanc lets the plugin say so: a status other than 200 carries
+// Orthanc's own text/plain from 1.12.2 on (one Content-Type, the body still JSON).
+void Answer(OrthancPluginContext* context, const RunningOrthanc& orthanc,
+            OrthancPluginRestOutput* output, const RestResponse& response);
 // OrthancPluginIncomingHttpRequestFilter2: refuses (403) what RefuseBeforeRouting
 // names, allows everything else.
 int32_t FilterIncomingRequest(OrthancPluginHttpMethod method, const char* uri, const char* ip,

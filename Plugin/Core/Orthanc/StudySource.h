@@ -9,11 +9,16 @@
 
 namespace CloudIngest {
 
+// Whether ReadInstance returns exactly `size` bytes, or another file (a
+// de-identified one) whose size is only known once it is read.
+enum class SizeIs { Exact, Estimate };
+
 struct InstanceInfo {
   std::string orthancId;
   std::string sopInstanceUid;
   std::string seriesInstanceUid;
   uint64_t size = 0;  // bytes of the stored DICOM file
+  SizeIs sizeIs = SizeIs::Exact;
 };
 
 struct StudyInfo {

@@ -94,9 +94,11 @@ zip_int64_t EntryCallback(void* userData, void* data, zip_uint64_t length,
       zip_stat_init(stat);
       // The announced size lets libzip write a plain (non-ZIP64) local header
       // for ordinary instances; it rewrites the header with the real size and
-      // CRC after the data. Unknown (0) or huge sizes are left unsaid, which
-      // makes libzip reserve a ZIP64 header for that entry.
-      if (entry.instance.size > 0 && entry.instance.size < 0xffff0000ULL) {
+      // CRC after the data. Unknown, estimated or huge sizes are left unsaid,
+      // which makes libzip reserve a ZIP64 header for that entry: libzip 1.10
+      // and newer refuse an entry whose bytes differ from the announced size.
+      if (entry.instance.sizeIs == SizeIs::Exact && entry.instance.size > 0 &&
+          entry.instance.size < 0xffff0000ULL) {
         stat->valid |= ZIP_STAT_SIZE;
         stat->size = entry.instance.size;
       }

@@ -76,6 +76,7 @@ StudyInfo DeidentifiedSource::Pseudonymise(const StudyInfo& stored) {
   refusal_ = RefusedModality(study);
   for (auto& instance : study.instances) {
     DeidentifyRequest request = common;
+    instance.sizeIs = SizeIs::Estimate;  // the stored file's: the de-identified one differs
     instance.seriesInstanceUid = pseudonyms_.Uid(instance.seriesInstanceUid);
     instance.sopInstanceUid = pseudonyms_.Uid(instance.sopInstanceUid);
     request.replace["SeriesInstanceUID"] = instance.seriesInstanceUid;
