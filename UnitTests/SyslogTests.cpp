@@ -1,114 +1,57 @@
-// AuditSyslog: RFC 5424 messages, octet-counted over TCP, spooled while the
-// collector is down and delivered in order once it is back, across restarts.
-#include <arpa/inet.h>
+// AuditSyslog: RFC 5424 messages, octet-counted over TCP or TLS, spooled while
+// the collector is down and delivered in order once it is back, across restarts.
 #include <gtest/gtest.h>
-#include <netinet/in.h>
-#include <sys/socket.h>
 #include <unistd.h>
 
-#include <atomic>
 #include <chrono>
-#include <condition_variable>
-#include <filesystem>
-#include <mutex>
 #include <thread>
 
 #include "Core/Audit/SyslogConnection.h"
 #include "Core/Audit/SyslogForwarder.h"
+#include "Fakes/FakeSyslogCollector.h"
 #include "Fakes/RecordingLogger.h"
 #include "Fakes/TempDir.h"
 
 namespace CloudIngest {
 namespace {
 
-// A collector on 127.0.0.1 reading RFC 5425 frames ("LEN SP MSG").
-class FakeCollector {
- public:
-  explicit FakeCollector(uint16_t port = 0) {
-    fd_ = ::socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
-    const int on = 1;
-    setsockopt(fd_, SOL_SOCKET, SO_REUSEADDR, &on, sizeof(on));
-    sockaddr_in address{};
-    address.sin_family = AF_INET;
-    address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    address.sin_port = htons(port);
-    if (::bind(fd_, reinterpret_cast<sockaddr*>(&address), sizeof(address)) != 0 ||
-        ::listen(fd_, 4) != 0) {
-      throw std::runtime_error("cannot listen");
-    }
-    socklen_t length = sizeof(address);
-    getsockname(fd_, reinterpret_cast<sockaddr*>(&address), &length);
-    port_ = ntohs(address.sin_port);
-    thread_ = std::thread([this] { Serve(); });
-  }
-  ~FakeCollector() {
-    ::shutdown(fd_, SHUT_RDWR);
-    const int client = client_.load();
-    if (client >= 0) ::shutdown(client, SHUT_RDWR);
-    ::close(fd_);
-    thread_.join();
-  }
-  uint16_t Port() const { return port_; }
-  // Waits (bounded) until `count` messages arrived; returns what arrived.
-  std::vector<std::string> WaitFor(size_t count, double seconds = 20) {
-    std::unique_lock<std::mutex> lock(mutex_);
-    arrived_.wait_for(lock, std::chrono::duration<double>(seconds),
-                      [&] { return messages_.size() >= count; });
-    return messages_;
-  }
-
- private:
-  void Serve() {
-    for (;;) {
-      const int client = ::accept(fd_, nullptr, nullptr);
-      if (client < 0) return;
-      client_ = client;
-      std::string buffer;
-      char chunk[4096];
-      ssize_t n;
-      while ((n = ::read(client, chunk, sizeof(chunk))) > 0) {
-        buffer.append(chunk, static_cast<size_t>(n));
-        for (;;) {
-          const size_t space = buffer.find(' ');
-          if (space == std::string::npos) break;
-          const size_t length = std::stoul(buffer.substr(0, space));
-          if (buffer.size() < space + 1 + length) break;
-          std::lock_guard<std::mutex> lock(mutex_);
-          messages_.push_back(buffer.substr(space + 1, length));
-          buffer.erase(0, space + 1 + length);
-          arrived_.notify_all();
-        }
-      }
-      client_ = -1;
-      ::close(client);
-    }
-  }
-
-  int fd_ = -1;
-  std::atomic<int> client_{-1};
-  uint16_t port_ = 0;
-  std::thread thread_;
-  std::mutex mutex_;
-  std::condition_variable arrived_;
-  std::vector<std::string> messages_;
-};
+using Testing::FakeSyslogCollector;
+using Transport = FakeSyslogCollector::Transport;
 
 uint16_t UnusedPort() {
-  FakeCollector probe;
+  FakeSyslogCollector probe;
   return probe.Port();  // closed again when it goes
 }
 
 class SyslogTest : public ::testing::Test {
  protected:
-  SyslogSettings Settings(uint16_t port) const {
+  SyslogSettings Settings(uint16_t port, Transport transport = Transport::Tcp) const {
     SyslogSettings s;
     s.enabled = true;
     s.host = "127.0.0.1";
     s.port = port;
-    s.protocol = SyslogProtocol::Tcp;
+    s.protocol = transport == Transport::Tls ? SyslogProtocol::Tls : SyslogProtocol::Tcp;
+    if (transport == Transport::Tls) s.caCertificate = Certificate();
     return s;
   }
   std::string Spool() const { return dir_.File("audit.syslog-spool"); }
+  std::string Certificate() const { return dir_.File("collector.pem"); }
+
+  // The collector stops (FIN, no close_notify) between "a" and "b": "b" must
+  // not go into the dead connection but to the next collector, once.
+  void ExpectRestartedCollectorGetsTheRestOnceEach(Transport transport) {
+    const uint16_t port = UnusedPort();
+    SyslogForwarder forwarder(Settings(port, transport), Spool(), log_, threads_);
+    {
+      FakeSyslogCollector first(port, transport, Certificate());
+      forwarder.Enqueue("a");
+      ASSERT_EQ(1u, first.WaitFor(1).size());
+    }  // stopped: closes its end
+    forwarder.Enqueue("b");
+    forwarder.Enqueue("c");
+    FakeSyslogCollector second(port, transport, Certificate());
+    EXPECT_EQ((std::vector<std::string>{"b", "c"}), second.WaitFor(2));
+  }
 
   Testing::TempDir dir_{"syslog"};
   Testing::RecordingLogger log_;
@@ -126,7 +69,7 @@ TEST(SyslogFormat, IsRfc5424WithAuditFacility) {
 }
 
 TEST_F(SyslogTest, DeliversInOrderWithOctetCounting) {
-  FakeCollector collector;
+  FakeSyslogCollector collector;
   SyslogForwarder forwarder(Settings(collector.Port()), Spool(), log_, threads_);
   for (int i = 1; i <= 50; i++) forwarder.Enqueue("message " + std::to_string(i));
   const auto got = collector.WaitFor(50);
@@ -145,7 +88,7 @@ TEST_F(SyslogTest, SpoolsWhileTheCollectorIsDownAndLosesNothing) {
   SyslogForwarder forwarder(Settings(port), Spool(), log_, threads_);
   EXPECT_EQ(2u, forwarder.Pending());
   forwarder.Enqueue("three");
-  FakeCollector collector(port);  // the collector comes back
+  FakeSyslogCollector collector(port);  // the collector comes back
   const auto got = collector.WaitFor(3);
   EXPECT_EQ((std::vector<std::string>{"one", "two", "three"}), got);
   for (int i = 0; i < 100 && forwarder.Pending() > 0; i++) {
@@ -155,17 +98,29 @@ TEST_F(SyslogTest, SpoolsWhileTheCollectorIsDownAndLosesNothing) {
 }
 
 TEST_F(SyslogTest, ARestartedCollectorGetsTheRestOnceEach) {
-  const uint16_t port = UnusedPort();
-  SyslogForwarder forwarder(Settings(port), Spool(), log_, threads_);
-  {
-    FakeCollector first(port);
-    forwarder.Enqueue("a");
-    ASSERT_EQ(1u, first.WaitFor(1).size());
-  }  // stopped: closes its end
-  forwarder.Enqueue("b");
-  forwarder.Enqueue("c");
-  FakeCollector second(port);
-  EXPECT_EQ((std::vector<std::string>{"b", "c"}), second.WaitFor(2));
+  ExpectRestartedCollectorGetsTheRestOnceEach(Transport::Tcp);
+}
+
+TEST_F(SyslogTest, ARestartedTlsCollectorGetsTheRestOnceEach) {
+  ExpectRestartedCollectorGetsTheRestOnceEach(Transport::Tls);
+}
+
+// Issue 21 item 8: an OpenSSL collector's TLS 1.3 session tickets made the
+// socket readable, which was taken for a closed peer: a reconnect (and a
+// warning) after every burst.
+TEST_F(SyslogTest, TlsSessionTicketsDoNotMakeItReconnect) {
+  FakeSyslogCollector collector(0, Transport::Tls, Certificate());
+  SyslogForwarder forwarder(Settings(collector.Port(), Transport::Tls), Spool(), log_, threads_);
+  constexpr size_t kBursts = 5;
+  constexpr size_t kPerBurst = 8;
+  for (size_t burst = 1; burst <= kBursts; burst++) {
+    for (size_t i = 0; i < kPerBurst; i++) forwarder.Enqueue("record " + std::to_string(i));
+    ASSERT_EQ(burst * kPerBurst, collector.WaitFor(burst * kPerBurst).size());
+    // Idle between bursts, as audit records come: the tickets wait unread.
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_EQ(1, collector.Connections());
+  EXPECT_EQ(0u, log_.Count("syslog collector"));
 }
 
 TEST_F(SyslogTest, UnreachableTlsCollectorIsReportedNotThrown) {

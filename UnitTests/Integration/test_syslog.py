@@ -1,15 +1,19 @@
 """AuditSyslog against Debian's rsyslog as the collector (TCP, TLS, UDP): every
 audit record arrives once and in order, including while the collector is down
 (30 s) and across its restart. rsyslog runs with its own configuration on a
-free loopback port in a temporary folder and is stopped by PID."""
+free loopback port in a temporary folder and is stopped by PID. Over TLS also
+against an OpenSSL-based collector (Python's ssl module, in this process),
+which sends TLS 1.3 session tickets where rsyslog's GnuTLS sends none."""
 
 import json
 import os
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
+import threading
 import time
 import unittest
 
@@ -110,13 +114,89 @@ class Rsyslog:
                 lines = f.read().splitlines()
         except FileNotFoundError:
             return []
-        result = []
-        for line in lines:
-            app, msgid, msg = line.split(" ", 2)
-            record = json.loads(msg)
-            assert app == "orthanc-cloud-ingest" and msgid == record["event"], line
-            result.append(record)
-        return result
+        return [audit_record(*line.split(" ", 2)) for line in lines]
+
+
+def audit_record(app, msgid, msg):
+    """The audit record in one received message, checked against its header."""
+    record = json.loads(msg)
+    assert app == "orthanc-cloud-ingest" and msgid == record["event"], (app, msgid, msg)
+    return record
+
+
+class OpenSslCollector:
+    """A TLS 1.3 syslog collector on Python's ssl module, i.e. OpenSSL: like any
+    OpenSSL server it sends session tickets right after the handshake. Reads
+    RFC 5425 frames and counts the connections it accepted."""
+
+    def __init__(self, tls_files):
+        self.port = harness.free_port()
+        self.context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        self.context.minimum_version = ssl.TLSVersion.TLSv1_3
+        self.context.num_tickets = 2  # OpenSSL's default, said out loud
+        self.context.load_cert_chain(tls_files["server.pem"], tls_files["server.key"])
+        self.lock = threading.Lock()
+        self.messages, self.connections, self.sockets = [], 0, []
+        self.listener = None
+
+    def start(self):
+        self.listener = socket.create_server(("127.0.0.1", self.port))
+        threading.Thread(target=self.accept, daemon=True).start()
+        return self
+
+    def accept(self):
+        while True:
+            try:
+                raw, _ = self.listener.accept()
+            except OSError:
+                return  # stopped
+            with self.lock:
+                self.connections += 1
+                self.sockets.append(raw.dup())  # to shut it down from close()
+            threading.Thread(target=self.serve, args=(raw,), daemon=True).start()
+
+    def serve(self, raw):
+        buffer = b""
+        try:
+            with self.context.wrap_socket(raw, server_side=True) as connection:
+                while True:
+                    chunk = connection.recv(65536)
+                    if not chunk:
+                        return
+                    buffer += chunk
+                    while b" " in buffer:
+                        length, rest = buffer.split(b" ", 1)
+                        if len(rest) < int(length):
+                            break
+                        with self.lock:
+                            self.messages.append(rest[:int(length)].decode())
+                        buffer = rest[int(length):]
+        except OSError:
+            return  # the client went, or stop()
+
+    def close(self):
+        if self.listener:
+            self.listener.shutdown(socket.SHUT_RDWR)  # wakes accept()
+            self.listener.close()
+            self.listener = None
+        with self.lock:
+            for s in self.sockets:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+                s.close()
+            self.sockets = []
+
+    def records(self):
+        """The audit records received, in arrival order (JSON objects)."""
+        with self.lock:
+            messages = list(self.messages)
+        records = []
+        for message in messages:  # <PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID - MSG
+            _, _, _, app, _, msgid, _, msg = message.split(" ", 7)
+            records.append(audit_record(app, msgid, msg))
+        return records
 
 
 class SyslogCase(unittest.TestCase):
@@ -125,7 +205,7 @@ class SyslogCase(unittest.TestCase):
     def setUp(self):
         self.tmp = cloudtest.tmpdir(self)
         tls_files = make_ca(self.tmp) if self.protocol == "tls" else None
-        self.collector = Rsyslog(self.protocol, tls_files=tls_files)
+        self.collector = self.make_collector(tls_files)
         self.addCleanup(lambda: self.collector.close())  # the one running at the end
         self.collector.start()
         self.sim = harness.Simulator().start()
@@ -136,6 +216,9 @@ class SyslogCase(unittest.TestCase):
         self.orthanc = harness.Orthanc(cloud_ingest=cloudtest.ingest_section(
             self.sim, AuditSyslog=syslog, AuditKey="k")).start()
         self.addCleanup(self.orthanc.close)
+
+    def make_collector(self, tls_files):
+        return Rsyslog(self.protocol, tls_files=tls_files)
 
     def restart_collector(self):
         """A new rsyslogd on the same port, appending to the same output file."""
@@ -187,6 +270,25 @@ class TlsSyslogTest(SyslogCase):
     def test_records_arrive_over_tls_verified_by_the_test_ca(self):
         self.send_study("t")
         self.assert_all_arrived_once_in_order()
+
+
+class OpenSslTlsSyslogTest(SyslogCase):
+    """Issue 21 item 8: the session tickets made the plugin take the socket
+    for closed and reconnect, with a warning, after every burst."""
+    protocol = "tls"
+
+    def make_collector(self, tls_files):
+        return OpenSslCollector(tls_files)
+
+    def test_one_connection_for_bursts_of_records_without_warnings(self):
+        self.send_study("o1")
+        self.assert_all_arrived_once_in_order()
+        self.send_study("o2")  # the next burst, tickets long since arrived
+        self.assert_all_arrived_once_in_order()
+        self.assertEqual(1, self.collector.connections)
+        warnings = [line for line in self.orthanc.log_text().splitlines()
+                    if "syslog collector" in line]
+        self.assertEqual([], warnings)
 
 
 class UdpSyslogTest(SyslogCase):

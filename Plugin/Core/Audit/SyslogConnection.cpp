@@ -1,6 +1,7 @@
 #include "Core/Audit/SyslogConnection.h"
 
 #include <arpa/inet.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -21,6 +22,25 @@ namespace CloudIngest {
 namespace {
 
 constexpr int kTimeoutSeconds = 3;
+constexpr int kMaxDrainReads = 16;
+
+// Makes a blocking socket non-blocking for a scope, so that reading only takes
+// what has arrived.
+class NonBlocking {
+ public:
+  explicit NonBlocking(int fd) : fd_(fd), flags_(::fcntl(fd, F_GETFL)) {
+    if (flags_ >= 0) ::fcntl(fd_, F_SETFL, flags_ | O_NONBLOCK);
+  }
+  ~NonBlocking() {
+    if (flags_ >= 0) ::fcntl(fd_, F_SETFL, flags_);
+  }
+  NonBlocking(const NonBlocking&) = delete;
+  NonBlocking& operator=(const NonBlocking&) = delete;
+
+ private:
+  const int fd_;
+  const int flags_;
+};
 
 std::string OpenSslError() {
   const unsigned long code = ERR_get_error();
@@ -128,13 +148,37 @@ SyslogConnection::~SyslogConnection() {
   if (fd_ >= 0) ::close(fd_);
 }
 
-bool SyslogConnection::PeerClosed() const {
-  // A collector sends nothing on a syslog stream: anything readable is its
-  // end of the stream (FIN, or TLS close_notify) or an error.
+bool SyslogConnection::PeerClosed() {
   struct pollfd p {
     fd_, POLLIN | POLLRDHUP, 0
   };
-  return ::poll(&p, 1, 0) != 0;
+  const bool buffered = tls_ && SSL_has_pending(tls_->ssl) == 1;
+  if (::poll(&p, 1, 0) == 0 && !buffered) return false;
+  // Readable is not closed: a TLS 1.3 collector built on OpenSSL sends session
+  // tickets after the handshake. Read what is there (a collector has nothing
+  // to say on a syslog stream, so it is dropped) until it would block; only
+  // EOF, close_notify or an error mean closed.
+  const NonBlocking nonBlocking(fd_);
+  char ignored[4096];
+  for (int attempt = 0; attempt < kMaxDrainReads; attempt++) {
+    if (tls_) {
+      ERR_clear_error();
+      const int n = SSL_read(tls_->ssl, ignored, sizeof(ignored));
+      if (n > 0) continue;
+      const int error = SSL_get_error(tls_->ssl, n);
+      if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) return false;
+      // Closed (SSL_ERROR_ZERO_RETURN is close_notify) or broken: no
+      // close_notify of ours into a socket the collector has gone from.
+      SSL_set_quiet_shutdown(tls_->ssl, 1);
+      ERR_clear_error();
+      return true;
+    }
+    const ssize_t n = ::recv(fd_, ignored, sizeof(ignored), 0);
+    if (n > 0) continue;
+    if (n < 0 && errno == EINTR) continue;
+    return n == 0 || (errno != EAGAIN && errno != EWOULDBLOCK);
+  }
+  return false;  // a collector that keeps talking is still there
 }
 
 void SyslogConnection::WriteAll(const std::string& bytes) {
@@ -144,7 +188,10 @@ void SyslogConnection::WriteAll(const std::string& bytes) {
     if (tls_) {
       const int n =
           SSL_write(tls_->ssl, bytes.data() + done, static_cast<int>(bytes.size() - done));
-      if (n <= 0) throw SyslogError("TLS write failed: " + OpenSslError());
+      if (n <= 0) {
+        SSL_set_quiet_shutdown(tls_->ssl, 1);  // broken: OpenSSL must not write again
+        throw SyslogError("TLS write failed: " + OpenSslError());
+      }
       written = n;
     } else {
       written = ::send(fd_, bytes.data() + done, bytes.size() - done, MSG_NOSIGNAL);

@@ -24,14 +24,14 @@ class SyslogConnection {
   SyslogConnection& operator=(const SyslogConnection&) = delete;
 
   // Throws SyslogError; the connection is then unusable. Before writing,
-  // a stream the collector closed is noticed, so the message is not written
-  // into a socket that would drop it.
+  // a stream the collector closed (EOF, close_notify, an error) is noticed,
+  // so the message is not written into a socket that would drop it.
   void Send(const std::string& message);
 
  private:
   struct Tls;
   void WriteAll(const std::string& bytes);
-  bool PeerClosed() const;
+  bool PeerClosed();  // reads (and drops) what the collector sent
 
   const SyslogSettings settings_;
   int fd_ = -1;
