@@ -5,6 +5,7 @@
 #include <string>
 
 #include "Core/CloudIngestService.h"
+#include "Rest/JobRoutes.h"
 #include "Rest/RestApi.h"
 #include "Sdk/Embedded.h"
 #include "Sdk/Metrics.h"
@@ -33,6 +34,7 @@ struct PluginState {
   std::unique_ptr<Sdk::OrthancDeidentifier> deidentifier;
   std::unique_ptr<Sdk::OrthancSendJobs> jobs;   // outlives the service's workers
   std::unique_ptr<CloudIngestService> service;  // null when disabled
+  std::unique_ptr<JobsGuard> jobsGuard;         // null when disabled
   std::unique_ptr<RestApi> rest;
 };
 std::unique_ptr<PluginState> plugin;
@@ -48,6 +50,15 @@ OrthancPluginErrorCode OnRest(OrthancPluginRestOutput* output, const char* url,
     plugin->log->Error(std::string("CloudIngest: REST ") + url + ": " + e.what());
     return OrthancPluginErrorCode_InternalError;
   }
+}
+
+// Every HTTP request, before Orthanc routes it.
+int32_t OnIncomingRequest(OrthancPluginHttpMethod method, const char* uri, const char*,
+                          uint32_t headersCount, const char* const* headersKeys,
+                          const char* const* headersValues, uint32_t, const char* const*,
+                          const char* const*) {
+  return Sdk::FilterIncomingRequest(method, uri, headersCount, headersKeys, headersValues,
+                                    plugin ? plugin->jobsGuard.get() : nullptr);
 }
 
 // Orthanc drops a trailing slash before matching, so "/cloud-ingest/app" and
@@ -138,10 +149,14 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
           plugin->deidentifier.get());
       // A send's job cancelled in Orthanc's /jobs cancels the send.
       plugin->jobs = std::make_unique<Sdk::OrthancSendJobs>(
-          context, *plugin->orthanc, *plugin->log, [](const std::string& orthancStudyId) {
-            if (plugin && plugin->service) plugin->service->Cancel(orthancStudyId);
+          context, *plugin->orthanc, *plugin->log, [](const JobCancelled& cancelled) {
+            if (!plugin || !plugin->service) return;
+            plugin->service->Cancel({cancelled.orthancStudyId, cancelled.user,
+                                     "job " + cancelled.jobId + " cancelled in Orthanc's /jobs"});
           });
-      plugin->service->SetSendObserver(&plugin->jobs->Observer());
+      plugin->service->SetSendObserver(&plugin->jobs->Jobs());
+      plugin->jobsGuard =
+          std::make_unique<JobsGuard>(*plugin->service, plugin->jobs->Jobs(), permissions);
       plugin->log->Warning("CloudIngest: sending stable studies to " +
                            plugin->service->Config().url + " (audit log " +
                            plugin->service->Config().auditLog + "; Orthanc " +
@@ -167,7 +182,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   OrthancPluginRegisterRestCallbackNoLock(context, "/cloud-ingest/app", OnAppRoot);
   OrthancPluginRegisterRestCallbackNoLock(context, "/cloud-ingest/index.html", OnIndexRedirect);
   OrthancPluginRegisterRestCallbackNoLock(context, "/cloud-ingest/(.*)", OnRest);
-  OrthancPluginRegisterIncomingHttpRequestFilter2(context, Sdk::FilterIncomingRequest);
+  OrthancPluginRegisterIncomingHttpRequestFilter2(context, OnIncomingRequest);
   OrthancPluginRegisterOnChangeCallback(context, OnChange);
   // Linked from the Plugins page.
   Sdk::SetPluginProperty(context, Sdk::PluginProperty::RootUri, "/cloud-ingest/app/index.html");

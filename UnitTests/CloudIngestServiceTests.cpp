@@ -149,7 +149,7 @@ TEST_F(ServiceTest, ACancelledAttemptStopsAndLeavesTheResendAlone) {
   ASSERT_EQ(StudyState::Sending, first.state);
   ASSERT_FALSE(first.orderId.empty());
 
-  ASSERT_TRUE(service->Cancel("s1"));
+  ASSERT_TRUE(service->Cancel({"s1", {}, {}}));
   EXPECT_TRUE(service->Cancels().IsCancelled("s1", first.claim));
   service->Send(ManualSend("s1"));  // the resend: attempt 2, on the other worker
   const bool secondSent =
@@ -266,14 +266,21 @@ TEST_F(ServiceTest, SendQueuesAndAuditsAManualSendOfAStudyOrthancHas) {
 TEST_F(ServiceTest, CancelSaysWhetherTheStudyWasCancelledAndWhyNot) {
   source_.AddStudy("s1", "1.2.840.1", 2);
   auto service = MakeServiceOnTestClock();
-  EXPECT_EQ(CancelResult::Outcome::NotTracked, service->Cancel("s1").outcome);
+  EXPECT_EQ(CancelResult::Outcome::NotTracked, service->Cancel({"s1", {}, {}}).outcome);
   service->Send(ManualSend("s1"));
-  const CancelResult cancelled = service->Cancel("s1");
+  const CancelResult cancelled =
+      service->Cancel({"s1", "otto", "job j1 cancelled in Orthanc's /jobs"});
   EXPECT_EQ(CancelResult::Outcome::Cancelled, cancelled.outcome);
   EXPECT_EQ(StudyState::Cancelled, cancelled.study.state);
-  const CancelResult again = service->Cancel("s1");
+  const CancelResult again = service->Cancel({"s1", "vera", "again"});
   EXPECT_EQ(CancelResult::Outcome::NotCancellable, again.outcome);
   EXPECT_EQ(StudyState::Cancelled, again.study.state);
+  // Audited once, the cancel that took place, with who asked and how.
+  const auto audited = Audited("study_cancelled");
+  ASSERT_EQ(1u, audited.size());
+  EXPECT_EQ("s1", audited[0]["orthanc_study_id"].asString());
+  EXPECT_EQ("otto", audited[0]["user"].asString());
+  EXPECT_EQ("job j1 cancelled in Orthanc's /jobs", audited[0]["detail"].asString());
   const auto study = service->FindStudy("s1");
   ASSERT_TRUE(study.has_value());
   EXPECT_EQ(StudyState::Cancelled, study->record.state);
@@ -346,7 +353,7 @@ TEST_F(ServiceTest, StatusJudgesTheTokenOnceAtItsOwnTime) {
 
   service->Send(ManualSend("s1"));
   service->Send(ManualSend("s2"));
-  service->Cancel("s2");
+  service->Cancel({"s2", {}, {}});
   ASSERT_TRUE(service->TestConnection().tokenObtained);
   clock_.Advance(3599);
   status = service->Status();
@@ -573,7 +580,7 @@ TEST_F(ServiceTest, TheObserverHearsEachSendFromStartToEnd) {
   EXPECT_TRUE(SendSucceeded(good));
   const Json::Value content = SendJobContent(good);
   EXPECT_EQ("good", content["orthanc_study_id"].asString());
-  EXPECT_EQ("1.2.840.1", content["study_instance_uid"].asString());
+  EXPECT_FALSE(content.isMember("study_instance_uid"));  // every Orthanc user reads /jobs
   EXPECT_EQ(Tracked(*service, "good")->orderId, content["order_id"].asString());
   EXPECT_EQ(3u, content["instances_sent"].asUInt());
   EXPECT_EQ(3u, content["instances_total"].asUInt());

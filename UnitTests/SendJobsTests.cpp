@@ -1,7 +1,5 @@
 // Sends mirrored as jobs over a fake job engine that behaves as Orthanc's
-// (measured on 1.10.1): a job runs its step when submitted or resumed; a
-// "park" answer leaves it paused; a cancelled paused job fails with no
-// callback to the plugin.
+// (Fakes/FakeJobsEngine.h).
 #include <gtest/gtest.h>
 #include <json/json.h>
 
@@ -12,64 +10,12 @@
 
 #include "Core/Sending/SendJobs.h"
 #include "Core/Sending/StudySender.h"
+#include "Fakes/FakeJobsEngine.h"
 #include "Fakes/RecordingLogger.h"
 
 using namespace CloudIngest;
 
 namespace {
-
-class FakeJobsEngine : public JobsEngine {
- public:
-  struct Job {
-    std::shared_ptr<SendJob> job;
-    State state = State::Waiting;
-    unsigned steps = 0;
-    std::string content;  // as of the last step, as Orthanc shows it
-  };
-
-  std::string Submit(std::shared_ptr<SendJob> job) override {
-    const std::string id = "job-" + std::to_string(jobs.size() + 1);
-    jobs[id].job = std::move(job);
-    RunStep(id);
-    return id;
-  }
-  State GetState(const std::string& id) override {
-    const auto it = jobs.find(id);
-    return it == jobs.end() ? State::Gone : it->second.state;
-  }
-  void Resume(const std::string& id) override {
-    resumes++;
-    if (jobs.at(id).state == State::Parked) RunStep(id);
-  }
-  void CancelInJobList(const std::string& id) { jobs.at(id).state = State::Failed; }
-
-  Json::Value Content(const std::string& id) const {
-    Json::Value v;
-    std::istringstream(jobs.at(id).content) >> v;
-    return v;
-  }
-
-  std::map<std::string, Job> jobs;
-  unsigned resumes = 0;
-
- private:
-  void RunStep(const std::string& id) {
-    Job& j = jobs.at(id);
-    j.steps++;
-    j.content = j.job->Content();
-    switch (j.job->NextStep()) {
-      case SendJob::Step::Park:
-        j.state = State::Parked;
-        break;
-      case SendJob::Step::Success:
-        j.state = State::Succeeded;
-        break;
-      case SendJob::Step::Failure:
-        j.state = State::Failed;
-        break;
-    }
-  }
-};
 
 StudyRecord Study(const std::string& id, unsigned sent, unsigned total, uint64_t claim = 1) {
   StudyRecord r;
@@ -85,10 +31,16 @@ StudyRecord Study(const std::string& id, unsigned sent, unsigned total, uint64_t
 
 class SendJobsTest : public ::testing::Test {
  protected:
-  FakeJobsEngine engine_;
+  Testing::FakeJobsEngine engine_;
   std::vector<std::string> cancelled_;
+  std::vector<JobCancelled> cancels_;
   Testing::RecordingLogger log_;
-  SendJobs jobs_{engine_, [this](const std::string& id) { cancelled_.push_back(id); }, log_};
+  SendJobs jobs_{engine_,
+                 [this](const JobCancelled& c) {
+                   cancelled_.push_back(c.orthancStudyId);
+                   cancels_.push_back(c);
+                 },
+                 log_};
 };
 
 }  // namespace
@@ -102,7 +54,7 @@ TEST_F(SendJobsTest, ARunningSendIsAParkedJobWhoseProgressFollowsItThenEndsInSuc
   EXPECT_EQ(JobsEngine::State::Parked, engine_.GetState(id));
   Json::Value content = engine_.Content(id);
   EXPECT_EQ("s1", content["orthanc_study_id"].asString());
-  EXPECT_EQ("1.2.840.s1", content["study_instance_uid"].asString());
+  EXPECT_FALSE(content.isMember("study_instance_uid"));  // anyone may read /jobs
   EXPECT_EQ("order-s1", content["order_id"].asString());
   EXPECT_EQ(0u, content["instances_sent"].asUInt());
   EXPECT_EQ(4u, content["instances_total"].asUInt());
@@ -182,4 +134,80 @@ TEST_F(SendJobsTest, EachClaimOfAStudyIsItsOwnJob) {
   EXPECT_EQ("retry", engine_.Content("job-1")["outcome"].asString());
   EXPECT_EQ(JobsEngine::State::Parked, engine_.GetState("job-2"));
   EXPECT_TRUE(cancelled_.empty());
+}
+
+// POST /jobs/{id}/cancel passes the plugin's HTTP filter first, which notes
+// who asked: the pass that finds the job cancelled cancels the send as them.
+TEST_F(SendJobsTest, TheCancelOfAJobNamesWhoAskedForItInTheFilter) {
+  jobs_.SendProgress(Study("s1", 1, 4));
+  jobs_.SendProgress(Study("s2", 1, 4));
+  jobs_.NoteCancelRequest("job-1", "otto");
+  engine_.CancelInJobList("job-1");
+  engine_.CancelInJobList("job-2");  // not through the HTTP API (a Lua script): nobody named
+  jobs_.Refresh();
+  ASSERT_EQ(2u, cancels_.size());
+  EXPECT_EQ("s1", cancels_[0].orthancStudyId);
+  EXPECT_EQ("job-1", cancels_[0].jobId);
+  EXPECT_EQ("otto", cancels_[0].user);
+  EXPECT_EQ("s2", cancels_[1].orthancStudyId);
+  EXPECT_EQ("", cancels_[1].user);
+  jobs_.NoteCancelRequest("job-404", "otto");  // not ours: nothing
+  jobs_.Refresh();
+  EXPECT_EQ(2u, cancels_.size());
+}
+
+// The filter must recognise a send's job after the job ended too (resubmit of
+// a Failure job), but remembers a bounded number of them.
+TEST_F(SendJobsTest, AJobIsKnownAsASendsJobWhileRunningAndAfterItEnded) {
+  EXPECT_FALSE(jobs_.StudyOfJob("job-1"));
+  jobs_.SendProgress(Study("s1", 1, 4));
+  EXPECT_EQ("s1", jobs_.StudyOfJob("job-1").value_or(""));
+  jobs_.SendEnded({Study("s1", 4, 4), SendOutcome::Sent, {}});
+  jobs_.Refresh();
+  jobs_.Refresh();
+  EXPECT_EQ(0u, jobs_.LiveJobs());
+  EXPECT_EQ("s1", jobs_.StudyOfJob("job-1").value_or(""));
+  EXPECT_FALSE(jobs_.StudyOfJob("job-2"));
+  EXPECT_FALSE(jobs_.StudyOfJob(""));
+
+  for (size_t i = 0; i < SendJobs::kKnownJobs; i++) {
+    jobs_.SendEnded({Study("s" + std::to_string(i + 2), 0, 0), SendOutcome::Failed, "gone"});
+  }
+  EXPECT_FALSE(jobs_.StudyOfJob("job-1"));  // the oldest forgotten
+  EXPECT_EQ("s2", jobs_.StudyOfJob("job-2").value_or(""));
+  EXPECT_EQ("s" + std::to_string(SendJobs::kKnownJobs + 1),
+            jobs_.StudyOfJob("job-" + std::to_string(SendJobs::kKnownJobs + 1)).value_or(""));
+}
+
+// Any user Orthanc lets in may read GET /jobs?expand, whatever their role: a
+// job's content names the study by its Orthanc id alone, and its error loses
+// the study's identifiers and anything that reads as a DICOM UID.
+TEST_F(SendJobsTest, AJobsContentCarriesNoDicomIdentifierNorPatientData) {
+  StudyRecord study = Study("s1", 1, 4);
+  study.studyInstanceUid = "1.2.826.0.1.3680043.8.498.11";
+  study.patientId = "PID-4711";
+  study.patientName = "Doe^Jane";
+  const std::string error =
+      "HTTP 409 from 10.0.0.1: study 1.2.826.0.1.3680043.8.498.11 (patient PID-4711, "
+      "Doe^Jane) has instance 2.25.329800735698586629295641978511506172918 already; "
+      "series 1.2.3.4.5 at 1.5 MB/s";
+  jobs_.SendProgress(study);
+  jobs_.SendEnded({study, SendOutcome::Failed, error});
+  jobs_.Refresh();
+  const Json::Value content = engine_.Content("job-1");
+  const std::string& text = engine_.jobs.at("job-1").content;  // as Orthanc shows it
+  for (const char* secret :
+       {"1.2.826.0.1.3680043.8.498.11", "PID-4711", "Doe", "Jane", "2.25.3298", "1.2.3.4.5"}) {
+    EXPECT_EQ(std::string::npos, text.find(secret)) << secret << " in " << text;
+  }
+  EXPECT_EQ(
+      "HTTP 409 from 10.0.0.1: study [uid] (patient [patient id], [patient name]) has instance "
+      "[uid] already; series [uid] at 1.5 MB/s",
+      content["error"].asString());
+  EXPECT_EQ("s1", content["orthanc_study_id"].asString());
+  EXPECT_EQ("order-s1", content["order_id"].asString());
+  EXPECT_FALSE(content.isMember("study_instance_uid"));
+  // A short patient id inside a longer word or number is not that patient id.
+  study.patientId = "40";
+  EXPECT_EQ("HTTP 400 for [patient id]", WithoutStudyIdentifiers("HTTP 400 for 40", study));
 }

@@ -65,7 +65,7 @@ class CloudIngestService : public IngestService {
   std::vector<StudyRecord> ListStudies(const StudyQuery& query) override;
   std::optional<StudyDetails> FindStudy(const std::string& orthancId) override;
   std::optional<StudyRecord> Send(const EnqueueRequest& request) override;
-  CancelResult Cancel(const std::string& orthancId) override;
+  CancelResult Cancel(const CancelRequest& request) override;
   void AddOrderMetadata(const std::string& orderId, const Json::Value& metadata,
                         const std::string& user) override;
   ConnectionTest TestConnection() override;

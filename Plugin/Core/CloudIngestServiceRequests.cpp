@@ -90,17 +90,24 @@ std::optional<StudyRecord> CloudIngestService::QueueManual(const EnqueueRequest&
   return record;
 }
 
-CancelResult CloudIngestService::Cancel(const std::string& orthancId) {
+CancelResult CloudIngestService::Cancel(const CancelRequest& request) {
   CancelResult result;
-  auto found = queue_->Get(orthancId);
+  auto found = queue_->Get(request.orthancId);
   if (!found) return result;
-  if (!cancels_->Cancel(orthancId, clock_->Now())) {
+  if (!cancels_->Cancel(request.orthancId, clock_->Now())) {
     result.outcome = CancelResult::Outcome::NotCancellable;
     result.study = std::move(*found);
     return result;
   }
   result.outcome = CancelResult::Outcome::Cancelled;
-  result.study = queue_->Get(orthancId).value_or(*found);
+  result.study = queue_->Get(request.orthancId).value_or(*found);
+  AuditEvent e;
+  e.event = "study_cancelled";
+  e.orthancStudyId = request.orthancId;
+  e.studyInstanceUid = result.study.studyInstanceUid;
+  e.user = request.user;
+  e.detail = request.via;
+  audit_->Record(e, clock_->Now());
   return result;
 }
 

@@ -68,6 +68,13 @@ struct StudyDetails {
   std::vector<HistoryEntry> history;  // oldest first
 };
 
+// A cancel, audited as study_cancelled when it cancels.
+struct CancelRequest {
+  std::string orthancId;
+  std::string user;  // who asked, where known
+  std::string via;   // how, e.g. "POST /cloud-ingest/studies/{id}/cancel"
+};
+
 struct CancelResult {
   enum class Outcome { Cancelled, NotTracked, NotCancellable };
   Outcome outcome = Outcome::NotTracked;
@@ -113,8 +120,8 @@ class IngestService {
   // Manual (re)send, queued even if unchanged, and audited. nullopt: Orthanc
   // has no such study (nothing is queued).
   virtual std::optional<StudyRecord> Send(const EnqueueRequest& request) = 0;
-  // Only queued or sending studies can be cancelled.
-  virtual CancelResult Cancel(const std::string& orthancId) = 0;
+  // Only queued or sending studies can be cancelled; a cancel is audited.
+  virtual CancelResult Cancel(const CancelRequest& request) = 0;
   // Adds `metadata` to an order in the cloud, and audits it for `user`.
   // Throws IngestError when the ingestion service refuses.
   virtual void AddOrderMetadata(const std::string& orderId, const Json::Value& metadata,

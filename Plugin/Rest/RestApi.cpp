@@ -195,7 +195,9 @@ RestResponse RestApi::SendStudy(const std::string& id, const RestRequest& reques
 }
 
 RestResponse RestApi::CancelStudy(const std::string& id) const {
-  const CancelResult result = service_->Cancel(id);
+  // Route hands no request here, so the record names no user (yet).
+  const CancelResult result =
+      service_->Cancel({id, {}, "POST /cloud-ingest/studies/" + id + "/cancel"});
   switch (result.outcome) {
     case CancelResult::Outcome::NotTracked:
       throw RestError(404, "study " + id + " is not tracked by the plugin");

@@ -40,9 +40,9 @@ class OrthancSendJobs : public JobsEngine {
   OrthancSendJobs(const OrthancSendJobs&) = delete;
   OrthancSendJobs& operator=(const OrthancSendJobs&) = delete;
 
-  SendObserver& Observer() { return jobs_; }
-  void Start();  // the refresh thread (OrthancStarted)
-  void Stop();   // OrthancStopped; jobs still parked then are not saved, so none outlives a restart
+  SendJobs& Jobs() { return jobs_; }  // also the service's SendObserver
+  void Start();                       // the refresh thread (OrthancStarted)
+  void Stop();  // OrthancStopped; jobs still parked then are not saved, so none outlives a restart
 
   std::string Submit(std::shared_ptr<SendJob> job) override;
   State GetState(const std::string& id) override;

@@ -53,24 +53,32 @@ std::string HeaderValue(const OrthancPluginHttpRequest* request, const std::stri
                      lowerName);
 }
 
-}  // namespace
-
-std::string UserFromHeaders(const OrthancPluginHttpRequest* request) {
-  const std::string value = HeaderValue(request, "authorization");
+// The user name of a Basic Authorization header's value (never the password).
+std::string UserFromAuthorization(const std::string& value) {
   if (value.rfind("Basic ", 0) != 0) return {};
   const std::string decoded = DecodeBase64(value.substr(6));
   const auto colon = decoded.find(':');
   return colon == std::string::npos ? std::string() : decoded.substr(0, colon);
 }
 
-int32_t FilterIncomingRequest(OrthancPluginHttpMethod method, const char* uri, const char*,
+}  // namespace
+
+std::string UserFromHeaders(const OrthancPluginHttpRequest* request) {
+  return UserFromAuthorization(HeaderValue(request, "authorization"));
+}
+
+int32_t FilterIncomingRequest(OrthancPluginHttpMethod method, const char* uri,
                               uint32_t headersCount, const char* const* headersKeys,
-                              const char* const* headersValues, uint32_t, const char* const*,
-                              const char* const*) {
+                              const char* const* headersValues, const JobsGuard* jobs) {
   try {
+    const std::string path = uri == nullptr ? "" : uri;
     const std::string contentType =
         HeaderValue(headersCount, headersKeys, headersValues, "content-type");
-    return RefuseBeforeRouting(MethodName(method), uri == nullptr ? "" : uri, contentType) ? 0 : 1;
+    if (RefuseBeforeRouting(MethodName(method), path, contentType)) return 0;
+    if (jobs == nullptr) return 1;
+    const std::string user = UserFromAuthorization(
+        HeaderValue(headersCount, headersKeys, headersValues, "authorization"));
+    return jobs->Allows(MethodName(method), path, user) ? 1 : 0;
   } catch (const std::exception&) {
     return -1;
   }

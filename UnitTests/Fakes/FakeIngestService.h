@@ -37,6 +37,7 @@ class FakeIngestService : public IngestService {
   std::vector<StudyQuery> queries;
   std::vector<EnqueueRequest> sends;
   std::vector<std::string> cancels;
+  std::vector<CancelRequest> cancelRequests;
   struct Metadata {
     std::string orderId;
     Json::Value body;
@@ -93,10 +94,11 @@ class FakeIngestService : public IngestService {
     record.respectWindows = request.respectWindows;
     return record;
   }
-  CancelResult Cancel(const std::string& orthancId) override {
-    cancels.push_back(orthancId);
+  CancelResult Cancel(const CancelRequest& request) override {
+    cancels.push_back(request.orthancId);
+    cancelRequests.push_back(request);
     CancelResult result;
-    const auto it = studies.find(orthancId);
+    const auto it = studies.find(request.orthancId);
     if (it == studies.end()) return result;
     StudyRecord& record = it->second.record;
     if (record.state != StudyState::Queued && record.state != StudyState::Sending) {

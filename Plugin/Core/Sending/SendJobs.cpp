@@ -66,7 +66,9 @@ std::optional<SendJobs::Live> SendJobs::Submit(const StudyRecord& study, const S
   auto job = std::make_shared<SendJob>(study);
   if (ended != nullptr) job->End(*ended);
   try {
-    return Live{engine_.Submit(job), job, false};
+    Live live{engine_.Submit(job), job, false};
+    Remember(live.id, study.orthancId);
+    return live;
   } catch (const std::exception& e) {
     log_.Warning("CloudIngest: no job-list entry for study " + study.orthancId + ": " + e.what());
     return std::nullopt;
@@ -135,12 +137,18 @@ void SendJobs::Refresh() {
           } else if (!live.cancelRequested) {
             // Only a cancel in the job list fails a job whose send still runs. The
             // entry stays until the send ends, so that its end adds no second job.
-            log_.Warning("CloudIngest: job " + live.id +
-                         " was cancelled in Orthanc's job list; cancelling the send of study " +
-                         key.first);
-            cancel_(key.first);
-            std::lock_guard<std::mutex> lock(mutex_);
-            if (auto it = live_.find(key); it != live_.end()) it->second.cancelRequested = true;
+            JobCancelled cancelled{key.first, live.id, {}};
+            {
+              std::lock_guard<std::mutex> lock(mutex_);
+              if (auto it = live_.find(key); it != live_.end()) it->second.cancelRequested = true;
+              if (auto it = known_.find(live.id); it != known_.end()) {
+                cancelled.user = it->second.cancelBy;
+              }
+            }
+            log_.Warning("CloudIngest: job " + live.id + " was cancelled in Orthanc's job list" +
+                         (cancelled.user.empty() ? std::string() : " by " + cancelled.user) +
+                         "; cancelling the send of study " + key.first);
+            cancel_(cancelled);
           }
           break;
         case JobsEngine::State::Succeeded:
@@ -164,6 +172,28 @@ void SendJobs::Refresh() {
 size_t SendJobs::LiveJobs() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return live_.size();
+}
+
+void SendJobs::Remember(const std::string& jobId, const std::string& orthancStudyId) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (!known_.emplace(jobId, Known{orthancStudyId, {}}).second) return;
+  knownOrder_.push_back(jobId);
+  if (knownOrder_.size() > kKnownJobs) {
+    known_.erase(knownOrder_.front());
+    knownOrder_.pop_front();
+  }
+}
+
+std::optional<std::string> SendJobs::StudyOfJob(const std::string& jobId) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  const auto it = known_.find(jobId);
+  if (it == known_.end()) return std::nullopt;
+  return it->second.orthancStudyId;
+}
+
+void SendJobs::NoteCancelRequest(const std::string& jobId, const std::string& user) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (auto it = known_.find(jobId); it != known_.end()) it->second.cancelBy = user;
 }
 
 }  // namespace CloudIngest

@@ -6,6 +6,7 @@
 // publishes the new progress, and ends it when the send ends. A job cancelled
 // in the job list cancels its send.
 #include <cstdint>
+#include <deque>
 #include <functional>
 #include <map>
 #include <memory>
@@ -57,9 +58,20 @@ class JobsEngine {
   virtual void Resume(const std::string& id) = 0;
 };
 
+// A running send's job found cancelled in the job list.
+struct JobCancelled {
+  std::string orthancStudyId;
+  std::string jobId;
+  std::string user;  // who asked for it through Orthanc's HTTP API; empty when unknown
+};
+
 class SendJobs : public SendObserver {
  public:
-  using CancelSend = std::function<void(const std::string& orthancStudyId)>;
+  // How many of the latest jobs StudyOfJob knows, ended ones included (Orthanc
+  // keeps JobsHistorySize ended jobs, default 10).
+  static constexpr size_t kKnownJobs = 4096;
+
+  using CancelSend = std::function<void(const JobCancelled& cancelled)>;
   SendJobs(JobsEngine& engine, CancelSend cancel, ILogger& log)
       : engine_(engine), cancel_(std::move(cancel)), log_(log) {}
 
@@ -74,6 +86,13 @@ class SendJobs : public SendObserver {
   void Refresh();
   size_t LiveJobs() const;
 
+  // The Orthanc study of job `jobId` when it is one of these sends' jobs
+  // (running, or among the last kKnownJobs submitted).
+  std::optional<std::string> StudyOfJob(const std::string& jobId) const;
+  // `user` asked to cancel job `jobId` (Orthanc's HTTP filter, before Orthanc
+  // cancels it): the refresh pass that finds the job cancelled names them.
+  void NoteCancelRequest(const std::string& jobId, const std::string& user);
+
  private:
   using Key = std::pair<std::string, uint64_t>;  // study, claim
   struct Live {
@@ -81,13 +100,20 @@ class SendJobs : public SendObserver {
     std::shared_ptr<SendJob> job;
     bool cancelRequested = false;
   };
+  struct Known {
+    std::string orthancStudyId;
+    std::string cancelBy;  // NoteCancelRequest's user
+  };
   std::optional<Live> Submit(const StudyRecord& study, const SendEnd* ended);
+  void Remember(const std::string& jobId, const std::string& orthancStudyId);
 
   JobsEngine& engine_;
   CancelSend cancel_;
   ILogger& log_;
   mutable std::mutex mutex_;
   std::map<Key, Live> live_;
+  std::map<std::string, Known> known_;  // by job id
+  std::deque<std::string> knownOrder_;  // job ids, oldest first
 };
 
 }  // namespace CloudIngest

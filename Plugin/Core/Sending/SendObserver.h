@@ -30,9 +30,13 @@ class SendObserver {
 };
 
 // What Orthanc's jobs list shows of an ended send: orthanc_study_id,
-// study_instance_uid, order_id, instances_sent, instances_total, outcome,
-// and the error when it did not end sent.
+// order_id, instances_sent, instances_total, bytes_sent, attempt, trigger,
+// outcome, and the error when it did not end sent. Every Orthanc user may
+// read /jobs, whatever their role: no DICOM identifier or patient data.
 Json::Value SendJobContent(const SendEnd& end);
+// `text` (an error) without the study's StudyInstanceUID, PatientID and
+// PatientName nor anything else that reads as a DICOM UID.
+std::string WithoutStudyIdentifiers(const std::string& text, const StudyRecord& study);
 inline bool SendSucceeded(const SendEnd& end) {
   return end.error.empty();
 }
