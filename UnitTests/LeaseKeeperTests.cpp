@@ -3,15 +3,35 @@
 // a lease. Two store objects on one SQLite file stand for two nodes.
 #include <gtest/gtest.h>
 
+#include <atomic>
+#include <chrono>
 #include <filesystem>
+#include <functional>
+#include <future>
 #include <memory>
+#include <thread>
 
 #include "Core/Sending/LeaseKeeper.h"
 #include "Core/Store/SqliteStudyStore.h"
+#include "Fakes/ForwardingStore.h"
 #include "Fakes/RecordingLogger.h"
 
 namespace CloudIngest {
 namespace {
+
+// Node A's store as its lease keeper sees it: renewals may fail, as when the
+// database is cut off, and `during` runs inside each renewal call.
+class UnreliableRenewals : public Testing::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  std::vector<HeldClaim> RenewLeases(double now, const std::vector<HeldClaim>& running) override {
+    if (during) during();
+    if (failing) throw DatabaseError("plugin database: connection timed out");
+    return ForwardingStore::RenewLeases(now, running);
+  }
+  std::atomic<bool> failing{false};
+  std::function<void()> during;
+};
 
 class LeaseKeeperTest : public ::testing::Test {
  protected:
@@ -21,10 +41,12 @@ class LeaseKeeperTest : public ::testing::Test {
     dir_ = pattern;
     nodeA_ = std::make_unique<SqliteStudyStore>(dir_ + "/queue.db", StoreIdentity{"node-a", 30});
     nodeB_ = std::make_unique<SqliteStudyStore>(dir_ + "/queue.db", StoreIdentity{"node-b", 30});
-    cancels_ = std::make_unique<CancelRegistry>(*nodeA_);  // after the store it refers to
+    renewalsA_ = std::make_unique<UnreliableRenewals>(*nodeA_);
+    cancels_ = std::make_unique<CancelRegistry>(*nodeA_, steady_);  // after the store
   }
   ~LeaseKeeperTest() override {
     cancels_.reset();
+    renewalsA_.reset();
     nodeA_.reset();
     nodeB_.reset();
     std::error_code ignored;
@@ -43,9 +65,11 @@ class LeaseKeeperTest : public ::testing::Test {
   }
 
   std::string dir_;
-  ManualClock clock_;
+  ManualClock clock_;            // the node's wall clock
+  ManualMonotonicClock steady_;  // its monotonic clock
   Testing::RecordingLogger log_;
   std::unique_ptr<StudyStore> nodeA_, nodeB_;
+  std::unique_ptr<UnreliableRenewals> renewalsA_;
   std::unique_ptr<CancelRegistry> cancels_;
   CancelRegistry& CancelsA() { return *cancels_; }
 };
@@ -103,6 +127,82 @@ TEST_F(LeaseKeeperTest, ATakenOverStudyStopsOnTheNodeThatLostIt) {
   const auto heldByB = nodeB_->RenewLeases(clock_.Now(), {{"s1", taken->claim}});
   ASSERT_EQ(1u, heldByB.size());
   EXPECT_EQ(taken->claim, heldByB[0].claim);
+}
+
+// ---- The self-fence on the monotonic clock (issue 21, item 7)
+
+TEST_F(LeaseKeeperTest, SelfFencesOnTheMonotonicClockWhenTheWallClockIsSteppedBack) {
+  LeaseKeeper keeper(*renewalsA_, CancelsA(), clock_, log_, 30);
+  const StudyRecord claimed = ClaimOnA("s1");
+  EXPECT_EQ(0u, keeper.Renew());
+  renewalsA_->failing = true;
+  clock_.Advance(-3600);  // the wall clock is stepped back an hour
+  steady_.Advance(17);
+  EXPECT_EQ(0u, keeper.Renew());
+  EXPECT_FALSE(CancelsA().IsCancelled("s1", claimed.claim));
+  steady_.Advance(2);  // 19 s without a renewal: more than 0.6 of the lease
+  EXPECT_EQ(1u, keeper.Renew());
+  EXPECT_TRUE(CancelsA().IsCancelled("s1", claimed.claim));
+  EXPECT_TRUE(log_.Logged("could not be renewed for 19 s"));
+}
+
+TEST_F(LeaseKeeperTest, AWallClockSteppedForwardDoesNotFenceALiveNode) {
+  LeaseKeeper keeper(*renewalsA_, CancelsA(), clock_, log_, 30);
+  const StudyRecord claimed = ClaimOnA("s1");
+  EXPECT_EQ(0u, keeper.Renew());
+  renewalsA_->failing = true;  // one renewal fails, just as the clock jumps an hour ahead
+  clock_.Advance(3600);
+  steady_.Advance(1);
+  EXPECT_EQ(0u, keeper.Renew());
+  EXPECT_FALSE(CancelsA().IsCancelled("s1", claimed.claim));
+  renewalsA_->failing = false;
+  steady_.Advance(1);
+  EXPECT_EQ(0u, keeper.Renew());
+  EXPECT_FALSE(CancelsA().IsCancelled("s1", claimed.claim));
+}
+
+TEST_F(LeaseKeeperTest, ARenewalThatBlockedCountsFromItsStart) {
+  LeaseKeeper keeper(*renewalsA_, CancelsA(), clock_, log_, 30);
+  const StudyRecord claimed = ClaimOnA("s1");
+  // It succeeds after blocking 10 s: the lease may have been written at its start.
+  renewalsA_->during = [&] { steady_.Advance(10); };
+  EXPECT_EQ(0u, keeper.Renew());
+  renewalsA_->during = nullptr;
+  renewalsA_->failing = true;
+  steady_.Advance(9);  // 19 s since that renewal began, 9 s since it ended
+  EXPECT_EQ(1u, keeper.Renew());
+  EXPECT_TRUE(CancelsA().IsCancelled("s1", claimed.claim));
+  EXPECT_TRUE(log_.Logged("could not be renewed for 19 s"));
+}
+
+TEST_F(LeaseKeeperTest, ARenewalThatSucceedsTooLateStopsTheAttempts) {
+  LeaseKeeper keeper(*renewalsA_, CancelsA(), clock_, log_, 30);
+  const StudyRecord claimed = ClaimOnA("s1");
+  renewalsA_->during = [&] { steady_.Advance(20); };
+  EXPECT_EQ(1u, keeper.Renew());
+  EXPECT_TRUE(CancelsA().IsCancelled("s1", claimed.claim));
+  EXPECT_TRUE(log_.Logged("renewing its claim took 20 s"));
+}
+
+TEST_F(LeaseKeeperTest, AttemptsStopAtTheDeadlineWhileTheRenewalCallIsStillBlocked) {
+  LeaseKeeper keeper(*renewalsA_, CancelsA(), clock_, log_, 30);
+  const StudyRecord claimed = ClaimOnA("s1");
+  EXPECT_EQ(0u, keeper.Renew());
+  std::promise<void> entered, release;
+  std::shared_future<void> released = release.get_future().share();
+  renewalsA_->during = [&entered, released] {
+    entered.set_value();
+    released.wait_for(std::chrono::seconds(30));
+  };
+  renewalsA_->failing = true;
+  std::thread renewal([&] { keeper.Renew(); });
+  ASSERT_EQ(entered.get_future().wait_for(std::chrono::seconds(10)), std::future_status::ready);
+  steady_.Advance(17);
+  EXPECT_FALSE(CancelsA().IsCancelled("s1", claimed.claim));
+  steady_.Advance(2);  // the call is still blocked: the attempt stops at its next step anyway
+  EXPECT_TRUE(CancelsA().IsCancelled("s1", claimed.claim));
+  release.set_value();
+  renewal.join();
 }
 
 }  // namespace

@@ -13,6 +13,7 @@
 #include <functional>
 #include <future>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -31,9 +32,10 @@ EnqueueRequest Request(const std::string& id) {
   return request;
 }
 
-StoreIdentity Node(const std::string& name) {
+StoreIdentity Node(const std::string& name, double leaseSeconds = 30) {
   StoreIdentity identity;
   identity.node = name;
+  identity.leaseSeconds = leaseSeconds;
   return identity;
 }
 
@@ -110,8 +112,8 @@ class PostgresStudyStoreTest : public ::testing::Test {
     if (stopped_) Control("start");  // whatever the test's assertions did
   }
 
-  std::unique_ptr<StudyStore> Open(const std::string& node) {
-    return std::make_unique<PostgresStudyStore>(uri_, schema_, Node(node));
+  std::unique_ptr<StudyStore> Open(const std::string& node, double leaseSeconds = 30) {
+    return std::make_unique<PostgresStudyStore>(uri_, schema_, Node(node, leaseSeconds));
   }
   // Runs pg_ctl on the test server: "stop", "start" or "restart".
   void Control(const std::string& mode) {
@@ -125,6 +127,8 @@ class PostgresStudyStoreTest : public ::testing::Test {
     session.Connect();
     return session.Exec(sql, "test");
   }
+  // The server's clock, in seconds since the epoch.
+  double ServerNow() { return Sql("SELECT extract(epoch from clock_timestamp())").Real(0, 0); }
 
   std::string uri_, ctl_, schema_;
   bool stopped_ = false;
@@ -224,6 +228,56 @@ TEST_F(PostgresStudyStoreTest, TheScanLockGoesWithItsSession) {
   held.reset();                                 // releasing on a dead connection is harmless
   EXPECT_EQ(a->TryLockChangesScan(), nullptr);  // reconnected: b holds it
   a->Enqueue(Request("s1"), kT0);               // and the store works on
+}
+
+// ---- Leases on the server's clock (issue 21, item 7): the nodes' own clocks
+// may be off, or stepped, by more than a lease. The `now` the nodes pass
+// stands for their wall clocks; they date history and due times only.
+
+TEST_F(PostgresStudyStoreTest, ANodeClockAheadByMoreThanALeaseDoesNotTakeOverALiveSend) {
+  const auto a = Open("node-a");
+  const auto b = Open("node-b");
+  const double before = ServerNow();
+  a->Enqueue(Request("s1"), before);
+  const StudyRecord claimed = *a->ClaimNext(before);
+  const double after = ServerNow();
+  EXPECT_GE(claimed.leaseExpiresAt, before + 30);  // the server's time plus the lease
+  EXPECT_LE(claimed.leaseExpiresAt, after + 30);
+  // node-b's clock is 1000 s ahead: by it, node-a's lease ran out long ago.
+  EXPECT_FALSE(b->ClaimNext(after + 1000).has_value());
+  EXPECT_EQ(b->Get("s1")->node, "node-a");
+  EXPECT_EQ(a->RenewLeases(ServerNow(), {{"s1", claimed.claim}}).size(), 1u);
+}
+
+TEST_F(PostgresStudyStoreTest, ANodeClockBehindByMoreThanALeaseKeepsItsLease) {
+  const auto a = Open("node-a");
+  const auto b = Open("node-b");
+  const double skew = -1000;  // node-a's clock, stepped back or never set
+  a->Enqueue(Request("s1"), ServerNow() + skew);
+  const StudyRecord claimed = *a->ClaimNext(ServerNow() + skew);
+  EXPECT_FALSE(b->ClaimNext(ServerNow()).has_value());  // node-b, on time
+  const double renewing = ServerNow();
+  EXPECT_EQ(a->RenewLeases(renewing + skew, {{"s1", claimed.claim}}).size(), 1u);
+  EXPECT_GE(a->Get("s1")->leaseExpiresAt, renewing + 30);
+  EXPECT_FALSE(b->ClaimNext(ServerNow()).has_value());
+  EXPECT_EQ(b->Get("s1")->node, "node-a");
+}
+
+TEST_F(PostgresStudyStoreTest, ALapsedLeaseIsTakenOverByTheServersClockWhateverTheNodeClock) {
+  const auto a = Open("node-a", 1);  // a one-second lease, never renewed
+  const auto b = Open("node-b");
+  a->Enqueue(Request("s1"), ServerNow());
+  const StudyRecord claimed = *a->ClaimNext(ServerNow());
+  // node-b's clock is 1000 s behind: by it, the lease has 1000 s to go.
+  std::optional<StudyRecord> taken;
+  for (int i = 0; i < 200 && !taken; ++i) {  // at most about 10 s
+    taken = b->ClaimNext(ServerNow() - 1000);
+    if (!taken) std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_TRUE(taken.has_value());
+  EXPECT_EQ(taken->node, "node-b");
+  EXPECT_EQ(taken->claim, claimed.claim + 1);
+  EXPECT_TRUE(a->RenewLeases(ServerNow(), {{"s1", claimed.claim}}).empty());
 }
 
 }  // namespace

@@ -13,7 +13,9 @@
 
 #include "Core/Sending/Scheduler.h"
 #include "Core/Store/SqliteStudyStore.h"
+#include "Fakes/ForwardingStore.h"
 #include "Fakes/RecordingLogger.h"
+#include "Fakes/WaitUntil.h"
 
 using namespace CloudIngest;
 
@@ -22,17 +24,23 @@ namespace {
 using Clock = std::chrono::steady_clock;
 constexpr double kT0 = 1'700'000'000.0;
 
-// A fixed time; counts the workers' readings, so a test knows a worker has
-// looked at the queue (and, finding nothing, is about to wait).
+// A time that moves only when told; counts the workers' readings, so a test
+// knows a worker has looked at the queue (and, finding nothing, is about to wait).
 class WatchedClock : public IClock {
  public:
   double Now() const override {
+    double now = 0;
     {
       std::lock_guard<std::mutex> lock(mutex_);
       readings_++;
+      now = kT0 + advanced_;
     }
     read_.notify_all();
-    return kT0;
+    return now;
+  }
+  void Advance(double seconds) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    advanced_ += seconds;
   }
   bool WaitForReadings(unsigned count) const {
     std::unique_lock<std::mutex> lock(mutex_);
@@ -47,6 +55,7 @@ class WatchedClock : public IClock {
   mutable std::mutex mutex_;
   mutable std::condition_variable read_;
   mutable unsigned readings_ = 0;
+  double advanced_ = 0;
 };
 
 class SchedulerTest : public ::testing::Test {
@@ -225,15 +234,79 @@ TEST_F(SchedulerTest, AFailingRunIsLoggedAndTheOtherStudiesStillRun) {
   Enqueue("s1");
   Enqueue("s2");
   std::atomic<bool> thrown{false};
-  Scheduler& scheduler = MakeScheduler(2, nullptr, [&](const StudyRecord&) {
-    if (!thrown.exchange(true)) throw std::runtime_error("disk I/O error");
+  std::string failed;
+  Scheduler& scheduler = MakeScheduler(2, nullptr, [&](const StudyRecord& study) {
+    if (!thrown.exchange(true)) {
+      failed = study.orthancId;
+      throw std::runtime_error("disk I/O error");
+    }
   });
   scheduler.Start();
-  // The failed run records nothing; the other study is still run.
+  // The failed run is queued again (due later: the clock stands still); the
+  // other study is still run.
   EXPECT_TRUE(WaitForRuns(1));
   scheduler.Stop();
-  EXPECT_EQ(1u, log_.Count("CloudIngest: scheduler: disk I/O error"));
+  EXPECT_EQ(1u, log_.Count("the attempt stopped on an error: disk I/O error"));
   EXPECT_EQ(1u, Runs().size());
+  EXPECT_EQ(StudyState::Queued, queue_->Get(failed)->state);
+  EXPECT_TRUE(cancels_->Running().empty());
+}
+
+// A store whose Postpone fails once, as when the database drops the
+// connection at that moment.
+class PostponeFailsOnce : public Testing::ForwardingStore {
+ public:
+  using ForwardingStore::ForwardingStore;
+  void Postpone(const StudyRecord& claimed, double until, const std::string& reason,
+                double now) override {
+    if (!failed_.exchange(true)) throw DatabaseError("plugin database, Postpone: injected");
+    ForwardingStore::Postpone(claimed, until, reason, now);
+  }
+
+ private:
+  std::atomic<bool> failed_{false};
+};
+
+// Issue 21, item 6: an attempt whose Postpone (outside SendWindows, or a
+// cluster still adding instances) threw stayed Sending for ever: its claim
+// was never forgotten, so the lease keeper renewed it every second and no
+// node could take it over.
+TEST_F(SchedulerTest, AFailedPostponeLeavesTheStudyQueuedAndItIsSentOnALaterPass) {
+  PostponeFailsOnce flaky(*queue_);
+  CancelRegistry cancels(flaky);
+  std::atomic<int> passes{0};
+  Scheduler scheduler(
+      flaky, cancels,
+      [&](const StudyRecord& study) {
+        if (passes++ == 0) {  // outside the send windows: wait for the next one
+          flaky.Postpone(study, kT0 + 60, "outside SendWindows", clock_.Now());
+          return;
+        }
+        flaky.MarkSent(study, "signature", clock_.Now(), true);
+      },
+      1, clock_, log_, threads_);
+  EnqueueRequest request;
+  request.orthancId = "s1";
+  flaky.Enqueue(request, kT0);
+  scheduler.Start();
+
+  // The failed attempt released its claim: not running here (the lease keeper
+  // renews only running claims), and queued again, due shortly.
+  ASSERT_TRUE(Testing::WaitUntil([&] {
+    const auto study = flaky.Get("s1");
+    return passes > 0 && study->state == StudyState::Queued && cancels.Running().empty();
+  }));
+  EXPECT_EQ(1, passes.load());
+  EXPECT_NE(flaky.Get("s1")->lastError.find("injected"), std::string::npos);
+  EXPECT_EQ(1u, log_.Count("study s1: the attempt stopped on an error"));
+
+  clock_.Advance(60);  // the retry is due: claimed and sent on a later pass
+  scheduler.Wake();
+  ASSERT_TRUE(Testing::WaitUntil([&] { return flaky.Get("s1")->state == StudyState::Sent; }));
+  scheduler.Stop();
+  EXPECT_EQ(2, passes.load());
+  EXPECT_TRUE(cancels.Running().empty());
+  EXPECT_EQ(0u, flaky.Totals().failures);  // a store fault, not a failed send
 }
 
 // POST /queue/pause: a paused scheduler claims nothing, however often it is

@@ -105,11 +105,19 @@ StoreIdentity Node(const std::string& name, double leaseSeconds = 30) {
 // opens the store called `name` (kept in the test's own `dir` if it needs
 // files) as the node `identity`; opening the same name again is a second
 // connection to the same data (another node's, with another identity).
+//
+// Leases run on the store's lease clock: for SQLite (one node) the `now` of
+// the calls, for PostgreSQL the server's clock, which a test cannot move.
+// `leaseNow(now)` reads that clock; `ageLeases(dir, name, seconds)` makes
+// `seconds` of lease time pass on the server's clock by moving the leases
+// back instead (nothing for SQLite, whose tests pass a later `now`).
 struct StoreFactory {
   std::string name;  // the test name's suffix
   std::function<std::unique_ptr<StudyStore>(const TempDir& dir, const std::string& name,
                                             const StoreIdentity& identity)>
       open;
+  std::function<double(double now)> leaseNow;
+  std::function<void(const TempDir& dir, const std::string& name, double seconds)> ageLeases;
 };
 
 void PrintTo(const StoreFactory& factory, std::ostream* out) {
@@ -117,9 +125,11 @@ void PrintTo(const StoreFactory& factory, std::ostream* out) {
 }
 
 const StoreFactory kSqlite{
-    "Sqlite", [](const TempDir& dir, const std::string& name, const StoreIdentity& identity) {
+    "Sqlite",
+    [](const TempDir& dir, const std::string& name, const StoreIdentity& identity) {
       return std::make_unique<SqliteStudyStore>(dir.File(name + ".db"), identity);
-    }};
+    },
+    [](double now) { return now; }, [](const TempDir&, const std::string&, double) {}};
 
 // The PostgreSQL server the tests may use (Store.postgresql starts one).
 const char* PostgresUri() {
@@ -131,9 +141,22 @@ std::string TestSchema(const TempDir& dir, const std::string& name) {
   return "test_" + dir.Token() + "_" + name;
 }
 
+PgResult PostgresSql(const std::string& sql) {
+  PgSession session(PostgresUri(), "test");
+  session.Connect();
+  return session.Exec(sql, "test");
+}
+
 const StoreFactory kPostgres{
-    "Postgres", [](const TempDir& dir, const std::string& name, const StoreIdentity& identity) {
+    "Postgres",
+    [](const TempDir& dir, const std::string& name, const StoreIdentity& identity) {
       return std::make_unique<PostgresStudyStore>(PostgresUri(), TestSchema(dir, name), identity);
+    },
+    [](double) { return PostgresSql("SELECT extract(epoch from clock_timestamp())").Real(0, 0); },
+    [](const TempDir& dir, const std::string& name, double seconds) {
+      PostgresSql("UPDATE \"" + TestSchema(dir, name) +
+                  "\".studies SET lease_expires_at = lease_expires_at - " + PgText(seconds) +
+                  " WHERE state = 'sending'");
     }};
 
 std::vector<StoreFactory> StoresUnderTest() {
@@ -153,6 +176,15 @@ class StudyStoreTest : public ::testing::TestWithParam<StoreFactory> {
   StudyStore& Store() {
     if (!store_) store_ = Open();
     return *store_;
+  }
+  double LeaseNow(double now) const { return GetParam().leaseNow(now); }
+  void AgeLeases(double seconds, const std::string& name = "queue") const {
+    GetParam().ageLeases(dir_, name, seconds);
+  }
+  // `lease` runs `seconds` from a reading of the lease clock in [before, after].
+  static void ExpectLease(double lease, double before, double after, double seconds) {
+    EXPECT_GE(lease, before + seconds);
+    EXPECT_LE(lease, after + seconds);
   }
 
   TempDir dir_;
@@ -1459,9 +1491,10 @@ TEST_P(StudyStoreTest, ClaimNextGivesTheStudyALeaseThatEndsWithTheSend) {
   const auto store = Open("queue", Node("node-a", 20));
   StudyStore& queue = *store;
   queue.Enqueue(Request("s1"), kT0);
+  const double before = LeaseNow(kT0 + 1);
   const StudyRecord claimed = Claim(queue, "s1", kT0 + 1);
+  ExpectLease(claimed.leaseExpiresAt, before, LeaseNow(kT0 + 1), 20);
   EXPECT_EQ(claimed.node, "node-a");
-  EXPECT_DOUBLE_EQ(claimed.leaseExpiresAt, kT0 + 21);
   EXPECT_EQ(queue.Get("s1")->node, "node-a");
   queue.MarkSent(claimed, "sig", kT0 + 2);
   const auto sent = queue.Get("s1");
@@ -1479,12 +1512,14 @@ TEST_P(StudyStoreTest, AnotherNodeTakesOverAStudyWhoseLeaseRanOut) {
   EXPECT_FALSE(b.ClaimNext(kT0 + 30).has_value());                        // still node-a's
   EXPECT_FALSE(b.ClaimNext(kT0 + 31).has_value());
 
+  AgeLeases(31);
+  const double before = LeaseNow(kT0 + 32);
   const StudyRecord taken = Claim(b, "s1", kT0 + 32);
+  ExpectLease(taken.leaseExpiresAt, before, LeaseNow(kT0 + 32), 30);
   EXPECT_EQ(taken.node, "node-b");
   EXPECT_EQ(taken.orderId, "order-1");  // the same order goes on
   EXPECT_EQ(taken.attempts, 2u);
   EXPECT_EQ(taken.claim, first.claim + 1);
-  EXPECT_DOUBLE_EQ(taken.leaseExpiresAt, kT0 + 62);
   const std::vector<HistoryEntry> history = b.History("s1");
   ASSERT_GE(history.size(), 2u);
   EXPECT_EQ(history[history.size() - 2].event, "taken-over");
@@ -1500,11 +1535,12 @@ TEST_P(StudyStoreTest, AnotherNodeTakesOverAStudyWhoseLeaseRanOut) {
   EXPECT_EQ(now->state, StudyState::Sending);
   EXPECT_EQ(now->node, "node-b");
   EXPECT_EQ(now->claim, taken.claim);
+  const double renewing = LeaseNow(kT0 + 33);
   const std::vector<HeldClaim> held = b.RenewLeases(kT0 + 33, {{"s1", taken.claim}});
   ASSERT_EQ(held.size(), 1u);
   EXPECT_EQ(held[0].orthancId, "s1");
   EXPECT_EQ(held[0].claim, taken.claim);
-  EXPECT_DOUBLE_EQ(b.Get("s1")->leaseExpiresAt, kT0 + 63);
+  ExpectLease(b.Get("s1")->leaseExpiresAt, renewing, LeaseNow(kT0 + 33), 30);
 }
 
 TEST_P(StudyStoreTest, RenewLeasesKeepsTheStudiesAndReturnsOnlyTheClaimsStillHeld) {
@@ -1521,14 +1557,17 @@ TEST_P(StudyStoreTest, RenewLeasesKeepsTheStudiesAndReturnsOnlyTheClaimsStillHel
   EXPECT_TRUE(b.Cancel("s2", kT0 + 3));  // from another node
   a.MarkSent(s3, "sig", kT0 + 4);
 
+  AgeLeases(20);
+  const double before = LeaseNow(kT0 + 20);
   const std::vector<HeldClaim> held =
       a.RenewLeases(kT0 + 20, {{"s1", s1.claim}, {"s2", s2.claim}, {"s3", s3.claim}});
   ASSERT_EQ(held.size(), 1u);
   EXPECT_EQ(held[0].orthancId, "s1");
   EXPECT_EQ(held[0].claim, s1.claim);
-  EXPECT_DOUBLE_EQ(a.Get("s1")->leaseExpiresAt, kT0 + 50);
+  ExpectLease(a.Get("s1")->leaseExpiresAt, before, LeaseNow(kT0 + 20), 30);
   EXPECT_FALSE(b.ClaimNext(kT0 + 40).has_value());  // renewed: not taken over
   // Much later, node-a silent: s1 is taken over; the cancelled s2 never is.
+  AgeLeases(1000);
   EXPECT_EQ(Claim(b, "s1", kT0 + 1000).node, "node-b");
   EXPECT_FALSE(b.ClaimNext(kT0 + 1000).has_value());
   EXPECT_EQ(b.Get("s2")->state, StudyState::Cancelled);
@@ -1543,6 +1582,7 @@ TEST_P(StudyStoreTest, ASendingStudyWithoutARunningAttemptIsNotRenewedAndIsTaken
   storeA->Enqueue(Request("running"), kT0);
   Claim(*storeA, "orphan", kT0 + 1);
   const StudyRecord running = Claim(*storeA, "running", kT0 + 1);
+  AgeLeases(39);  // what the renewals below leave of the leases
   for (double t = kT0 + 2; t <= kT0 + 40; t += 1) {
     EXPECT_EQ(storeA->RenewLeases(t, {{"running", running.claim}}).size(), 1u);
   }
@@ -1587,6 +1627,7 @@ TEST_P(StudyStoreTest, CancelledStudyIsNeitherHeldNorTakenOver) {
   EXPECT_TRUE(cancel.wasSending);
   EXPECT_EQ(cancel.claim, claimed.claim);
   EXPECT_TRUE(storeA->RenewLeases(kT0 + 3, {{"s1", claimed.claim}}).empty());
+  AgeLeases(100);
   EXPECT_FALSE(storeB->ClaimNext(kT0 + 100).has_value());
   EXPECT_EQ(storeB->Get("s1")->state, StudyState::Cancelled);
 }

@@ -20,6 +20,22 @@ class SystemClock : public IClock {
   }
 };
 
+// Seconds from an arbitrary origin on a clock that is never stepped, for
+// deadlines a change of the wall clock must not move (the lease self-fence).
+class IMonotonicClock {
+ public:
+  virtual ~IMonotonicClock() = default;
+  virtual double Seconds() const = 0;
+};
+
+class SteadyClock : public IMonotonicClock {
+ public:
+  double Seconds() const override {
+    using namespace std::chrono;
+    return duration<double>(steady_clock::now().time_since_epoch()).count();
+  }
+};
+
 // For tests.
 class ManualClock : public IClock {
  public:
@@ -29,6 +45,16 @@ class ManualClock : public IClock {
 
  private:
   std::atomic<double> now_;
+};
+
+// For tests.
+class ManualMonotonicClock : public IMonotonicClock {
+ public:
+  double Seconds() const override { return seconds_.load(); }
+  void Advance(double seconds) { seconds_.store(seconds_.load() + seconds); }
+
+ private:
+  std::atomic<double> seconds_{1000.0};
 };
 
 }  // namespace CloudIngest

@@ -39,6 +39,9 @@ class Scheduler {
 
  private:
   void Work();
+  // Runs one claimed study, its claim registered as running from start to end.
+  void RunClaimed(const StudyRecord& study);
+  void Release(const StudyRecord& study, const std::string& error);
   StudyStore& queue_;
   CancelRegistry& cancels_;
   RunStudy run_;

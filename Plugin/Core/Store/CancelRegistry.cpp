@@ -17,7 +17,8 @@ bool CancelRegistry::Cancel(const std::string& orthancId, double now) {
 
 bool CancelRegistry::IsCancelled(const std::string& orthancId, uint64_t claim) const {
   std::lock_guard<std::mutex> lock(mutex_);
-  return cancelled_.count({orthancId, claim}) > 0;
+  if (cancelled_.count({orthancId, claim}) > 0) return true;
+  return running_.count({orthancId, claim}) > 0 && monotonic_.Seconds() >= heldUntil_;
 }
 
 void CancelRegistry::Begin(const std::string& orthancId, uint64_t claim) {
@@ -32,10 +33,15 @@ std::vector<HeldClaim> CancelRegistry::Running() const {
   return claims;
 }
 
-void CancelRegistry::Revoke(const std::string& orthancId, uint64_t claim) {
+bool CancelRegistry::Revoke(const std::string& orthancId, uint64_t claim) {
   std::lock_guard<std::mutex> ordering(ordering_);
   std::lock_guard<std::mutex> lock(mutex_);
-  if (running_.count({orthancId, claim}) > 0) cancelled_.emplace(orthancId, claim);
+  return running_.count({orthancId, claim}) > 0 && cancelled_.emplace(orthancId, claim).second;
+}
+
+void CancelRegistry::HoldUntil(double deadline) {
+  std::lock_guard<std::mutex> lock(mutex_);
+  heldUntil_ = deadline;
 }
 
 void CancelRegistry::Forget(const std::string& orthancId, uint64_t claim) {

@@ -7,9 +7,17 @@
 
 namespace CloudIngest {
 
+// Leases are reckoned on the server's clock (ClaimNext likewise, through
+// Rows::LeaseNow): a node whose clock is off or stepped by more than a lease
+// neither takes over a live send nor lets its own lapse early. The heartbeat
+// keeps the node's `now`: it only shows when a node was last heard of.
 std::vector<HeldClaim> PostgresStudyStore::RenewLeases(double now,
                                                        const std::vector<HeldClaim>& running) {
   static const std::string op = "RenewLeases";
+  static const std::string renew =
+      "UPDATE studies SET lease_expires_at = " + PostgresStudyTable::ServerEpochSql() +
+      " + $1::double precision WHERE orthanc_id = $2 AND claim = $3 "
+      "AND state = 'sending' AND node = $4 RETURNING orthanc_id";
   return Run(op, Access::Write, [&](PgSession& session) {
     session.Exec(
         "INSERT INTO nodes(name, last_heartbeat) VALUES ($1, $2) "
@@ -17,12 +25,11 @@ std::vector<HeldClaim> PostgresStudyStore::RenewLeases(double now,
         {identity_.node, PgText(now)}, op);
     std::vector<HeldClaim> held;
     for (const HeldClaim& claim : running) {
-      const PgResult renewed = session.Exec(
-          "UPDATE studies SET lease_expires_at = $1 WHERE orthanc_id = $2 AND claim = $3 AND "
-          "state = 'sending' AND node = $4 RETURNING orthanc_id",
-          {PgText(now + identity_.leaseSeconds), claim.orthancId,
-           PgText(static_cast<int64_t>(claim.claim)), identity_.node},
-          op);
+      const PgResult renewed =
+          session.Exec(renew,
+                       {PgText(identity_.leaseSeconds), claim.orthancId,
+                        PgText(static_cast<int64_t>(claim.claim)), identity_.node},
+                       op);
       if (renewed.Rows() > 0) held.push_back(claim);
     }
     return held;

@@ -193,15 +193,26 @@ void Rows::Count(Tally tally, double now) {
   }
 }
 
-std::optional<std::string> Rows::NextClaimable(double now) {
+const std::string& ServerEpochSql() {
+  // clock_timestamp(), not now(): now() is when the transaction began, and a
+  // lease written later would run short of its length by the difference.
+  static const std::string sql = "extract(epoch from clock_timestamp())::double precision";
+  return sql;
+}
+
+double Rows::LeaseNow(double) {
+  return session_.Exec("SELECT " + ServerEpochSql(), operation_).Real(0, 0);
+}
+
+std::optional<std::string> Rows::NextClaimable(double dueBy, double leaseNow) {
   // SKIP LOCKED: a study another node is claiming right now is passed over,
   // not waited for, and never handed out twice.
   const PgResult result = session_.Exec(
       "SELECT orthanc_id FROM studies WHERE (state = 'queued' AND next_attempt_at <= $1) OR "
-      "(state = 'sending' AND lease_expires_at < $1) ORDER BY CASE state WHEN 'queued' THEN "
+      "(state = 'sending' AND lease_expires_at < $2) ORDER BY CASE state WHEN 'queued' THEN "
       "next_attempt_at ELSE lease_expires_at END, created_at, orthanc_id LIMIT 1 "
       "FOR UPDATE SKIP LOCKED",
-      {PgText(now)}, operation_);
+      {PgText(dueBy), PgText(leaseNow)}, operation_);
   if (result.Rows() == 0) return std::nullopt;
   return result.Text(0, 0);
 }

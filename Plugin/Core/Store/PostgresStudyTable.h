@@ -25,6 +25,9 @@ constexpr int kSchemaLockClass = 0x43490001;    // "CI" 1: creating the schema
 constexpr int kScanLockClass = 0x43490002;      // "CI" 2: scanning /changes
 constexpr int kNewStudyLockClass = 0x43490003;  // "CI" 3: on hashtext(orthanc id), a new study
 
+// The server's clock in seconds since the epoch, as an SQL expression: the
+// clock of the leases (StudyTable::LeaseNow).
+const std::string& ServerEpochSql();
 // "SELECT <every column> FROM studies", for a WHERE clause to follow.
 const std::string& SelectColumns();
 StudyRow ReadRow(const PgResult& result, int row, const std::string& operation);
@@ -40,7 +43,8 @@ class Rows final : public StudyTable {
   void Delete(const std::string& orthancId) override;
   void InsertHistory(const std::string& orthancId, const HistoryEntry& entry) override;
   void Count(Tally tally, double now) override;
-  std::optional<std::string> NextClaimable(double now) override;
+  double LeaseNow(double nodeNow) override;
+  std::optional<std::string> NextClaimable(double dueBy, double leaseNow) override;
   std::vector<std::string> SendingFor(const std::string& node) override;
 
  private:

@@ -182,14 +182,15 @@ void Rows::Count(Tally tally, double now) {
   s.Run();
 }
 
-std::optional<std::string> Rows::NextClaimable(double now) {
+std::optional<std::string> Rows::NextClaimable(double dueBy, double leaseNow) {
   SqliteStatement s(db_,
                     "SELECT orthanc_id FROM studies WHERE (state = 'queued' AND next_attempt_at "
-                    "<= :now) OR (state = 'sending' AND lease_expires_at < :now) ORDER BY CASE "
+                    "<= :due) OR (state = 'sending' AND lease_expires_at < :lease) ORDER BY CASE "
                     "state WHEN 'queued' THEN next_attempt_at ELSE lease_expires_at END, "
                     "created_at, orthanc_id LIMIT 1",
                     operation_);
-  s.Bind(":now", now);
+  s.Bind(":due", dueBy);
+  s.Bind(":lease", leaseNow);
   if (!s.Step()) return std::nullopt;
   return s.Text(0);
 }

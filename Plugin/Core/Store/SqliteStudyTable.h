@@ -38,7 +38,9 @@ class Rows final : public StudyTable {
   void Delete(const std::string& orthancId) override;
   void InsertHistory(const std::string& orthancId, const HistoryEntry& entry) override;
   void Count(Tally tally, double now) override;
-  std::optional<std::string> NextClaimable(double now) override;
+  // One node, one clock: the node's.
+  double LeaseNow(double nodeNow) override { return nodeNow; }
+  std::optional<std::string> NextClaimable(double dueBy, double leaseNow) override;
   std::vector<std::string> SendingFor(const std::string& node) override;
 
  private:

@@ -34,7 +34,8 @@ struct StudyRecord {
   std::string patientName, patientId, studyDate, studyDescription;  // for the operator page
   double createdAt = 0, updatedAt = 0, nextAttemptAt = 0, sentAt = 0;
   // While Sending: the node that holds the claim, and until when its lease
-  // runs unless renewed (another node may then take the study over).
+  // runs unless renewed (another node may then take the study over), on the
+  // store's lease clock (StoreIdentity).
   std::string node;
   double leaseExpiresAt = 0;
 };

@@ -32,6 +32,11 @@ struct QueueTotals {
 
 // The node claiming studies through a store, and how long a claim lasts
 // without renewal. One node per store object; several share a PostgreSQL store.
+//
+// Leases run on the store's lease clock: the PostgreSQL server's, since the
+// nodes' clocks may differ or be stepped by more than a lease; for SQLite
+// (one node) the `now` of the calls. Every other time (history, due times,
+// heartbeats) is the `now` the node passes.
 struct StoreIdentity {
   std::string node = "local";
   double leaseSeconds = 30;
@@ -66,7 +71,7 @@ class ScanLock {
 // Why an attempt goes back to the queue.
 enum class RetryReason {
   Failure,      // counted in the all-time failures
-  Interrupted,  // Orthanc is stopping: not a failure
+  Interrupted,  // not a failure: Orthanc is stopping, or the attempt's bookkeeping failed
 };
 
 struct EnqueueRequest {
@@ -101,7 +106,7 @@ class StudyStore {
   // The due queued study with the oldest nextAttemptAt, or a Sending study
   // whose lease expired (taken over from its node, history "taken-over"), now
   // Sending for this node with attempts+1, a new claim generation and a lease
-  // until now + leaseSeconds; nullopt when nothing is due. Concurrent callers
+  // of leaseSeconds; nullopt when nothing is due. Concurrent callers
   // (threads or nodes) never get the same study.
   virtual std::optional<StudyRecord> ClaimNext(double now) = 0;
   // Extends the leases of the `running` claims (the attempts under way on this

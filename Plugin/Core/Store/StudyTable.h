@@ -28,10 +28,14 @@ class StudyTable {
   enum class Tally { StudySent, Failure };
   virtual void Count(Tally tally, double now) = 0;
 
-  // The study ClaimNext takes (queued and due, or Sending with a lease that
-  // ran out before `now`, the earliest first), locked so that no concurrent
-  // transaction gets it; nullopt when none.
-  virtual std::optional<std::string> NextClaimable(double now) = 0;
+  // The time leases are reckoned in (seconds since the epoch): the database
+  // server's clock where several nodes share the store, since their own
+  // clocks may differ or be stepped; else the node's `nodeNow`.
+  virtual double LeaseNow(double nodeNow) = 0;
+  // The study ClaimNext takes (queued and due by `dueBy`, the node's time, or
+  // Sending with a lease that ran out before `leaseNow`, the earliest first),
+  // locked so that no concurrent transaction gets it; nullopt when none.
+  virtual std::optional<std::string> NextClaimable(double dueBy, double leaseNow) = 0;
   // The studies Sending for `node`, and those Sending for no node (left by a
   // version without leases).
   virtual std::vector<std::string> SendingFor(const std::string& node) = 0;

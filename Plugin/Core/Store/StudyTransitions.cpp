@@ -121,9 +121,9 @@ std::optional<Row> LoadFailedAttempt(StudyTable& table, const StudyRecord& claim
   return row;
 }
 
-bool Claimable(const StudyRecord& r, double now) {
+bool Claimable(const StudyRecord& r, double now, double leaseNow) {
   return (r.state == StudyState::Queued && r.nextAttemptAt <= now) ||
-         (r.state == StudyState::Sending && r.leaseExpiresAt < now);
+         (r.state == StudyState::Sending && r.leaseExpiresAt < leaseNow);
 }
 
 }  // namespace
@@ -185,12 +185,15 @@ StudyRecord Enqueue(StudyTable& table, const EnqueueRequest& request, double now
 }
 
 std::optional<StudyRecord> ClaimNext(StudyTable& table, const StoreIdentity& identity, double now) {
-  const std::optional<std::string> id = table.NextClaimable(now);
+  // Due times are the node's (retry delays, send windows); leases are the
+  // table's, so that no node's clock decides when another's claim ran out.
+  const double leaseNow = table.LeaseNow(now);
+  const std::optional<std::string> id = table.NextClaimable(now, leaseNow);
   if (!id) {
     return std::nullopt;
   }
   std::optional<Row> row = table.Load(*id);
-  if (!row || !Claimable(row->record, now)) {
+  if (!row || !Claimable(row->record, now, leaseNow)) {
     return std::nullopt;  // changed between the two reads: the next call looks again
   }
   StudyRecord& r = row->record;
@@ -206,7 +209,7 @@ std::optional<StudyRecord> ClaimNext(StudyTable& table, const StoreIdentity& ide
   r.attempts += 1;
   r.claim += 1;
   r.node = identity.node;
-  r.leaseExpiresAt = now + identity.leaseSeconds;
+  r.leaseExpiresAt = leaseNow + identity.leaseSeconds;
   r.updatedAt = now;
   table.Save(*row);
   AddEvent(table, r, "started", DescribeRequest(r.trigger, r.requestedBy, row->forced), now);
