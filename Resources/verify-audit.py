@@ -1,10 +1,13 @@
 #!/usr/bin/env python3
 """Checks a copy of the Cloud Ingest audit log without Orthanc.
 
-    verify-audit.py [--key-file FILE] [--head-seq N --head-sha256 HEX] LOG [LOG ...]
+    verify-audit.py [--key-file FILE] [--head-seq N --head-sha256 HEX] [--partial] LOG [LOG ...]
 
 Give the files of a rotated log oldest first (audit.jsonl.2 audit.jsonl.1
-audit.jsonl): the chain runs on from one file into the next. With --key-file
+audit.jsonl): the chain runs on from one file into the next. A first file
+that starts after seq 1 is not intact (its predecessors were deleted,
+truncated or rotated away: give them first), unless --partial says that the
+older files are gone on purpose (expired by logrotate). With --key-file
 (AuditKey, the file's whole content with one trailing newline removed) every
 record's hmac is checked too. --head-seq/--head-sha256 (from the plugin's
 GET /cloud-ingest/audit/verify or its database) also find a cut tail.
@@ -32,7 +35,7 @@ def split_hmac(line):
     return line[:at] + "}", line[at + len(HMAC_KEY):at + len(HMAC_KEY) + 64]
 
 
-def verify(lines, key, head_seq=None, head_sha256=None):
+def verify(lines, key, head_seq=None, head_sha256=None, partial=False):
     result = {"ok": True, "records": 0, "first_bad_seq": None, "reason": ""}
 
     def bad(seq, reason):
@@ -91,12 +94,16 @@ def verify(lines, key, head_seq=None, head_sha256=None):
             return bad(head_seq + 1, "records after seq %d were added" % head_seq)
         if head_sha256 and previous != head_sha256:
             return bad(last, "record %d was changed (its hash differs from the head's)" % last)
+    if first is not None and first > 1 and not partial:
+        return bad(first - 1, "the first file starts at seq %d: records 1 to %d were deleted, "
+                   "truncated or rotated away (give the older files first, or --partial)"
+                   % (first, first - 1))
     notes = []
     if legacy:
         notes.append("%d earlier line(s) without seq (written before the chain) are not covered"
                      % legacy)
     if first is not None and first > 1:
-        notes.append("the first file starts at seq %d (earlier records are in older files)"
+        notes.append("the first file starts at seq %d (--partial: earlier records not checked)"
                      % first)
     if key is None:
         notes.append("hmacs not checked (no key)")
@@ -110,6 +117,8 @@ def main(argv=None):
     parser.add_argument("--key-file", help="file holding AuditKey")
     parser.add_argument("--head-seq", type=int, help="the last seq the plugin wrote")
     parser.add_argument("--head-sha256", help="the hash of the last record the plugin wrote")
+    parser.add_argument("--partial", action="store_true",
+                        help="the first file may start after seq 1 (older files expired)")
     args = parser.parse_args(argv)
     key = None
     if args.key_file:
@@ -121,7 +130,7 @@ def main(argv=None):
     for path in args.logs:
         with open(path, "rb") as f:
             lines += f.read().decode("utf-8", "replace").split("\n")
-    result = verify(lines, key, args.head_seq, args.head_sha256)
+    result = verify(lines, key, args.head_seq, args.head_sha256, args.partial)
     print(json.dumps(result))
     return 0 if result["ok"] else 1
 

@@ -2,87 +2,18 @@
 // store, and VerifyAuditText finding each kind of tampering.
 #include <gtest/gtest.h>
 #include <json/json.h>
-#include <stdlib.h>
 
 #include <filesystem>
-#include <fstream>
-#include <sstream>
 
 #include "Core/Audit/AuditChain.h"
 #include "Core/Audit/AuditLog.h"
 #include "Core/Hashes.h"
-#include "Fakes/TempDir.h"
+#include "Fakes/AuditFixture.h"
 
 namespace CloudIngest {
 namespace {
 
-constexpr double kT0 = 1'700'000'000.0;
-const char* const kKey = "audit-secret";
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream out;
-  out << in.rdbuf();
-  return out.str();
-}
-
-void WriteAll(const std::string& path, const std::string& text) {
-  std::ofstream(path, std::ios::binary | std::ios::trunc) << text;
-}
-
-std::vector<std::string> Lines(const std::string& text) {
-  std::vector<std::string> lines;
-  std::istringstream in(text);
-  for (std::string line; std::getline(in, line);) lines.push_back(line);
-  return lines;
-}
-
-std::string Join(const std::vector<std::string>& lines) {
-  std::string text;
-  for (const auto& line : lines) text += line + "\n";
-  return text;
-}
-
-Json::Value Parse(const std::string& line) {
-  Json::Value v;
-  EXPECT_TRUE(ParseAuditLine(line, v)) << line;
-  return v;
-}
-
-// A store of one head, as the plugin's database keeps it.
-struct HeadStore {
-  std::optional<std::string> head;
-  AuditChainSettings Settings(const std::string& key = kKey) {
-    AuditChainSettings s;
-    s.node = "node-a:8042";
-    s.key = key;
-    s.loadHead = [this] { return head; };
-    s.saveHead = [this](const std::string& text) { head = text; };
-    return s;
-  }
-};
-
-AuditEvent Event(const std::string& name) {
-  AuditEvent e;
-  e.event = name;
-  e.orthancStudyId = "study-1";
-  return e;
-}
-
-class AuditChainTest : public ::testing::Test {
- protected:
-  // Writes `count` records with the key (or without); returns the file's lines.
-  std::vector<std::string> Write(unsigned count, const std::string& key = kKey) {
-    AuditLog log(Path(), store_.Settings(key));
-    for (unsigned i = 0; i < count; i++) log.Record(Event("upload_ok"), kT0 + i);
-    return Lines(ReadAll(Path()));
-  }
-  std::string Path() const { return dir_.File("audit.jsonl"); }
-  std::optional<AuditHead> Head() const { return AuditHead::Decode(store_.head.value_or("")); }
-
-  Testing::TempDir dir_{"chain-test"};
-  HeadStore store_;
-};
+using namespace Testing::Audit;
 
 TEST_F(AuditChainTest, EveryRecordCarriesSeqNodePrevHashAndHmac) {
   const auto lines = Write(3);

@@ -70,6 +70,32 @@ TEST(ConfigurationCluster, APostgresUriIsTheSharedStore) {
   EXPECT_FALSE(IsPostgresUri("POSTGRESQL://db/pacs"));  // libpq's prefixes are case-sensitive
 }
 
+TEST(ConfigurationCluster, NodesOnAPostgresStoreKeepTheirOwnFilesByDefault) {
+  // Nodes often share IndexDirectory (Docker/docker-compose.cluster.yml).
+  const auto single = ParseConfiguration(Section(), Defaults());
+  EXPECT_EQ("/var/lib/orthanc/db/cloud-ingest-audit.jsonl", single.auditLog);
+  EXPECT_EQ("/var/lib/orthanc/db/cloud-ingest-tmp", single.temporaryDirectory);
+  EXPECT_EQ("/var/lib/orthanc/db/cloud-ingest-webhooks.db", single.webhookSpool);
+
+  Json::Value section = Section();
+  section["Database"] = "postgresql://orthanc@db.local:5432/pacs";
+  section["NodeName"] = "orthanc-b";
+  const auto node = ParseConfiguration(section, Defaults());
+  EXPECT_EQ("/var/lib/orthanc/db/cloud-ingest-audit-orthanc-b.jsonl", node.auditLog);
+  EXPECT_EQ("/var/lib/orthanc/db/cloud-ingest-tmp-orthanc-b", node.temporaryDirectory);
+  EXPECT_EQ("/var/lib/orthanc/db/cloud-ingest-webhooks-orthanc-b.db", node.webhookSpool);
+
+  section.removeMember("NodeName");  // host name and port
+  const auto unnamed = ParseConfiguration(section, Defaults());
+  EXPECT_EQ("/var/lib/orthanc/db/cloud-ingest-audit-pacs-2:8043.jsonl", unnamed.auditLog);
+
+  section["AuditLog"] = "/audit/orthanc.jsonl";  // set keys stay as they are
+  section["TemporaryDirectory"] = "/scratch/ingest";
+  const auto set = ParseConfiguration(section, Defaults());
+  EXPECT_EQ("/audit/orthanc.jsonl", set.auditLog);
+  EXPECT_EQ("/scratch/ingest", set.temporaryDirectory);
+}
+
 TEST(ConfigurationCluster, BadValuesStopWithOneLineNamingTheKey) {
   struct Case {
     const char* key;

@@ -185,6 +185,8 @@ void CloudIngestService::OpenAudit() {
   AuditChainSettings chain;
   chain.node = config_.cluster.nodeName;
   chain.key = config_.auditKey;
+  chain.otherNodesFile =
+      config_.cluster.sharedStore ? OtherNodesFile::Refuse : OtherNodesFile::Continue;
   // A database that does not answer at start-up (PostgreSQL down) must not
   // stop Orthanc: the chain then goes on from the file's last record, and its
   // head is stored with the next record.
@@ -212,7 +214,14 @@ void CloudIngestService::OpenAudit() {
                                            event.event, now, line, event.event == "access_denied"));
     };
   }
-  audit_ = std::make_unique<AuditLog>(config_.auditLog, std::move(chain));
+  try {
+    audit_ = std::make_unique<AuditLog>(config_.auditLog, std::move(chain));
+  } catch (const AuditFileOfAnotherNode& e) {
+    throw ConfigurationError("CloudIngest.AuditLog: " + std::string(e.what()) +
+                             "; give each node its own AuditLog (its default is named after "
+                             "NodeName), or set NodeName back to \"" +
+                             e.Node() + "\"");
+  }
 }
 
 CloudIngestService::~CloudIngestService() {

@@ -452,16 +452,18 @@ class Orthanc(_JsonHttp):
 
     cloud_ingest: the "CloudIngest" section (omitted if None). plugins: list of plugin paths
     (default: $CLOUD_INGEST_PLUGIN or build/libOrthancCloudIngest.so; [] for none).
-    extra: keys merged last into the configuration.
+    extra: keys merged last into the configuration. env: variables added to its environment
+    (e.g. a test hook such as CLOUD_INGEST_TEST_KILL_AFTER_AUDIT_SEQ).
     """
 
     def __init__(self, cloud_ingest=None, plugins=None, stable_age=2, authentication=True,
                  modalities=None, http_timeout=10, extra=None, start_timeout=30.0,
-                 keep_dir=KEEP_TMP):
+                 keep_dir=KEEP_TMP, env=None):
         self.cloud_ingest = cloud_ingest
         self.plugins = [DEFAULT_PLUGIN] if plugins is None else list(plugins)
         self.stable_age, self.modalities, self.http_timeout = stable_age, modalities, http_timeout
         self.extra = dict(extra or {})
+        self.env = dict(env or {})  # added to Orthanc's environment at each (re)start
         self.auth = ("admin", secrets.token_urlsafe(12)) if authentication else None
         self.start_timeout, self.keep_dir = start_timeout, keep_dir
         self.process = self.workdir = self.config = None
@@ -527,7 +529,8 @@ class Orthanc(_JsonHttp):
         with open(self.log_path, "ab") as log:
             self.process = subprocess.Popen(
                 [ORTHANC_BINARY, self.config_path, "--verbose"], cwd=self.workdir,
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=orthanc_env(),
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log,
+                env=dict(orthanc_env(), **self.env),
                 start_new_session=True)
         _LIVE.add(self)
 
@@ -639,9 +642,15 @@ class Orthanc(_JsonHttp):
 
     @property
     def audit_log_path(self):
-        """The plugin's audit file: CloudIngest.AuditLog or its default in IndexDirectory."""
-        return (self.config.get("CloudIngest") or {}).get("AuditLog") or \
-            os.path.join(self.index_dir, "cloud-ingest-audit.jsonl")
+        """The plugin's audit file: CloudIngest.AuditLog or its default in IndexDirectory
+        (named after NodeName with a postgresql:// Database)."""
+        section = self.config.get("CloudIngest") or {}
+        if section.get("AuditLog"):
+            return section["AuditLog"]
+        index = self.config.get("IndexDirectory", self.index_dir)
+        if str(section.get("Database", "")).startswith(("postgresql://", "postgres://")):
+            return os.path.join(index, "cloud-ingest-audit-%s.jsonl" % section["NodeName"])
+        return os.path.join(index, "cloud-ingest-audit.jsonl")
 
     def audit_records(self):
         """The audit log's records (one JSON object per line); [] while the file is absent."""

@@ -1,6 +1,7 @@
 """Three Orthanc nodes on one PostgreSQL 15 (Debian's orthanc-postgresql index
-plugin, "Lock": false, one shared storage folder), each with the plugin on the
-same postgresql:// store. The truth is what the simulator received: every
+plugin, "Lock": false, one shared storage folder that is also every node's
+IndexDirectory: the nodes share one volume), each with the plugin
+on the same postgresql:// store. The truth is what the simulator received: every
 study one order, every instance once in one complete batch, whichever node
 its instances reached, whichever node died, and across a PostgreSQL restart
 and a restart of every node."""
@@ -44,14 +45,17 @@ class ClusterTest(unittest.TestCase):
             raise
 
     @classmethod
-    def make_node(cls, name):
+    def make_node(cls, name, **keys):
         section = cloudtest.ingest_section(
             cls.sim, Database=cls.pg.uri(), NodeName=name, LeaseDuration=LEASE,
-            ChangesPollInterval=1, StudyRetryDelay=1)
+            ChangesPollInterval=1, StudyRetryDelay=1, **keys)
+        # The plugin's files default to IndexDirectory: shared here, as in the
+        # shipped compose file, so each node must name its own.
         return harness.Orthanc(
             cloud_ingest=section, stable_age=STABLE_AGE,
             plugins=[INDEX_PLUGIN, harness.DEFAULT_PLUGIN],
-            extra={"PostgreSQL": cls.pg.orthanc_index(), "StorageDirectory": cls.storage})
+            extra={"PostgreSQL": cls.pg.orthanc_index(), "StorageDirectory": cls.storage,
+                   "IndexDirectory": cls.storage})
 
     @classmethod
     def tearDownClass(cls):
@@ -113,6 +117,14 @@ class ClusterTest(unittest.TestCase):
                               message="%s sending" % (name or "a node"))
         return found["id"], entry
 
+    def assert_audit_intact_on_every_node(self):
+        for name, node in self.nodes.items():
+            answer = node.get("/cloud-ingest/audit/verify")
+            self.assertTrue(answer["ok"], (name, answer))
+            self.assertEqual(os.path.join(self.storage, "cloud-ingest-audit-%s.jsonl" % name),
+                             node.audit_log_path)
+            self.assertEqual({name}, {r["node"] for r in node.audit_records()})
+
     def cloud_counts(self):
         studies = self.sim.studies()
         return {uid: (len(s["orders"]), len(s["batches"]),
@@ -167,6 +179,7 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(sorted(NODES), sorted(n["name"] for n in status["nodes"]))
         self.assertTrue(all(n["alive"] for n in status["nodes"]), status["nodes"])
         self.assertEqual(100, status["queue"].get("sent"), status["queue"])
+        self.assert_audit_intact_on_every_node()
 
     def test_2_a_study_still_arriving_on_another_node_waits_for_it(self):
         # Node A's StableStudy fires while node B still receives the study:
@@ -262,6 +275,20 @@ class ClusterTest(unittest.TestCase):
         self.assertEqual(before, self.cloud_counts())
         queue = node.get("/cloud-ingest/status")["queue"]
         self.assertEqual(0, queue.get("queued", 0) + queue.get("sending", 0), queue)
+        self.assert_audit_intact_on_every_node()
+
+    def test_6_a_node_on_another_nodes_audit_file_refuses_to_start(self):
+        taken = self.nodes["node-a"].audit_log_path
+        intruder = self.make_node("node-d", AuditLog=taken)
+        try:
+            code, log = intruder.start_expect_failure()
+        finally:
+            intruder.close()
+        self.assertNotEqual(0, code)
+        lines = [line for line in log.splitlines() if "CloudIngest.AuditLog: " in line]
+        self.assertEqual(1, len(lines), log[-3000:])
+        self.assertIn('written by node "node-a"', lines[0])
+        self.assertIn("give each node its own AuditLog", lines[0])
 
 
 class DatabaseDownAtStartUpTest(unittest.TestCase):

@@ -1,8 +1,10 @@
 """Roles on /cloud-ingest/, the tamper-evident audit log and delivery receipts,
 against a real Orthanc with several RegisteredUsers and the cloud simulator."""
 
+import contextlib
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import shutil
@@ -204,7 +206,8 @@ class SecurityTest(cloudtest.SharedServersTestCase):
 
 
 class AuditChainTest(cloudtest.SharedServersTestCase):
-    """The chain on a real log: verify, tampered copies, rotation and a cut tail."""
+    """The chain on a real log: verify, tampered copies, rotation, a cut tail, a crash
+    between a line and its stored head, and a deleted file."""
 
     ingest = {"AuditKey": AUDIT_KEY, "NodeName": "node-it"}
 
@@ -254,6 +257,7 @@ class AuditChainTest(cloudtest.SharedServersTestCase):
             "swapped": (lines[:1] + [lines[2], lines[1]] + lines[3:], 2, []),
             "forged hmac": (forged, 4, []),
             "cut tail": (lines[:-2], len(lines) - 1, ["--head-seq", str(len(lines))]),
+            "cut head": (lines[2:], 2, []),  # no predecessor file given
         }
         for name, (tampered, first_bad, extra) in cases.items():
             code, result = self.verify_copy(tampered, *extra)
@@ -286,6 +290,50 @@ class AuditChainTest(cloudtest.SharedServersTestCase):
         answer = self.orthanc.get("/cloud-ingest/audit/verify")
         self.assertFalse(answer["ok"], answer)
         self.assertEqual(last, answer["first_bad_seq"], answer)
+        with open(path, "a") as f:  # put back, for the tests after this one
+            f.write(lines[-1] + "\n")
+        answer = self.orthanc.get("/cloud-ingest/audit/verify")
+        self.assertTrue(answer["ok"], answer)
+
+    def test_5_a_kill_between_a_line_and_its_stored_head_leaves_the_chain_whole(self):
+        kill_after = self.orthanc.audit_records()[-1]["seq"] + 1
+        self.orthanc.env["CLOUD_INGEST_TEST_KILL_AFTER_AUDIT_SEQ"] = str(kill_after)
+        try:
+            self.orthanc.restart()
+            with contextlib.suppress(OSError, http.client.HTTPException):
+                self.orthanc.post("/cloud-ingest/test-connection")  # writes token_issued
+        except harness.OrthancExited:
+            pass  # a record written while starting was the one
+        finally:
+            del self.orthanc.env["CLOUD_INGEST_TEST_KILL_AFTER_AUDIT_SEQ"]
+        self.orthanc.process.wait(30)
+        self.assertEqual(-9, self.orthanc.process.returncode)
+        self.assertEqual(kill_after, self.orthanc.audit_records()[-1]["seq"])
+        self.orthanc.restart()
+        self.orthanc.post("/cloud-ingest/test-connection")
+        seqs = [r["seq"] for r in self.orthanc.audit_records()]
+        self.assertEqual(list(range(seqs[0], seqs[0] + len(seqs))), seqs)
+        self.assertGreater(seqs[-1], kill_after)
+        answer = self.orthanc.get("/cloud-ingest/audit/verify")
+        self.assertTrue(answer["ok"], answer)
+
+    def test_6_a_deleted_file_is_missing_and_the_file_after_it_not_intact(self):
+        path = self.orthanc.audit_log_path
+        last = self.orthanc.audit_records()[-1]["seq"]
+        os.remove(path)
+        answer = self.orthanc.get("/cloud-ingest/audit/verify")
+        self.assertFalse(answer["ok"], answer)
+        self.assertIn("missing (deleted?)", answer["reason"])
+        self.assertFalse(os.path.exists(path), "verify created the file")
+        self.orthanc.post("/cloud-ingest/test-connection")
+        records = self.orthanc.audit_records()
+        self.assertEqual(last + 1, records[0]["seq"])
+        answer = self.orthanc.get("/cloud-ingest/audit/verify")
+        self.assertFalse(answer["ok"], answer)
+        self.assertEqual(last, answer["first_bad_seq"], answer)
+        self.assertIn("deleted, truncated or rotated away", answer["reason"])
+        self.assertEqual(1, run_verifier("--key-file", self.key_file, path)[0])
+        self.assertEqual(0, run_verifier("--key-file", self.key_file, "--partial", path)[0])
 
 
 class PermissionsNeedAuthenticationTest(unittest.TestCase):

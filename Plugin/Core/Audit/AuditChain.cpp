@@ -35,9 +35,24 @@ std::pair<std::string, std::string> SplitHmac(const std::string& line) {
   return {line.substr(0, at) + "}", line.substr(at + kHmacKey.size(), kHexLength)};
 }
 
+// With no key, every line passes.
+bool HmacValid(const std::string& line, const std::string& key) {
+  if (key.empty()) return true;
+  const auto [signedPart, hmac] = SplitHmac(line);
+  return IsHex64(hmac) && HmacSha256Hex(key, signedPart) == hmac;
+}
+
+// The record's seq; nullopt for a line that is not a chained record.
+std::optional<uint64_t> SeqOf(const Json::Value& record) {
+  if (!record.isMember("seq") || !record["seq"].isUInt64()) return std::nullopt;
+  return record["seq"].asUInt64();
+}
+
 class Checker {
  public:
-  Checker(const std::string& key, const std::optional<AuditHead>& head) : key_(key), head_(head) {}
+  Checker(const std::string& key, const std::optional<AuditHead>& head,
+          const AuditPredecessorFinder& findPredecessor)
+      : key_(key), head_(head), findPredecessor_(findPredecessor) {}
 
   // False once a bad line was found (the rest is not read).
   bool Line(const std::string& line, size_t lineNumber) {
@@ -59,6 +74,7 @@ class Checker {
     const std::string prev = record["prev_sha256"].asString();
     if (!expected_) {
       firstSeq_ = seq;
+      firstPrevious_ = prev;
       if (seq == 1 && prev != kAuditZeroHash) {
         return Bad(1, "record 1 must have prev_sha256 of 64 zeros");
       }
@@ -70,9 +86,10 @@ class Checker {
                                        std::to_string(*expected_) + " was expected");
     }
     if (!key_.empty()) {
-      const auto [signedPart, hmac] = SplitHmac(line);
-      if (hmac.empty()) return Bad(seq, "record " + std::to_string(seq) + " has no hmac");
-      if (!IsHex64(hmac) || HmacSha256Hex(key_, signedPart) != hmac) {
+      if (SplitHmac(line).second.empty()) {
+        return Bad(seq, "record " + std::to_string(seq) + " has no hmac");
+      }
+      if (!HmacValid(line, key_)) {
         return Bad(seq, "record " + std::to_string(seq) + " has a wrong hmac (edited or forged)");
       }
     }
@@ -122,9 +139,21 @@ class Checker {
       notes += std::to_string(legacy_) +
                " earlier line(s) without seq (written before the chain) are not covered; ";
     }
-    if (expected_ && firstSeq_ > 1) {
-      notes += "the file starts at seq " + std::to_string(firstSeq_) +
-               " (earlier records are in rotated files); ";
+    // The record this text's first one chains to (for an empty file, the head).
+    std::optional<AuditLink> before;
+    if (expected_ && firstSeq_ > 1) before = AuditLink{firstSeq_ - 1, firstPrevious_};
+    if (!expected_ && head_ && head_->seq > 0) before = AuditLink{head_->seq, head_->sha256};
+    if (before) {
+      const std::string starts = "the file starts at seq " + std::to_string(before->seq + 1);
+      const auto file = findPredecessor_ ? findPredecessor_(*before) : std::nullopt;
+      if (!file) {
+        return BadResult(before->seq, starts + " but no earlier file beside it ends with record " +
+                                          std::to_string(before->seq) + ": records 1 to " +
+                                          std::to_string(before->seq) +
+                                          " were deleted, truncated or rotated away");
+      }
+      notes +=
+          starts + " (records up to " + std::to_string(before->seq) + " are in '" + *file + "'); ";
     }
     if (key_.empty()) notes += "hmacs not checked (no key); ";
     result_.reason = notes.empty() ? "intact" : notes.substr(0, notes.size() - 2);
@@ -146,9 +175,11 @@ class Checker {
 
   const std::string& key_;
   const std::optional<AuditHead>& head_;
+  const AuditPredecessorFinder& findPredecessor_;
   AuditVerification result_;
   std::optional<uint64_t> expected_;
   uint64_t firstSeq_ = 0;
+  std::string firstPrevious_;
   std::string previousHash_ = kAuditZeroHash;
   size_t legacy_ = 0;
 };
@@ -179,9 +210,44 @@ std::string SignAuditLine(const std::string& unsignedLine, const std::string& ke
          HmacSha256Hex(key, unsignedLine) + "\"}";
 }
 
+bool IsAuditRecord(const std::string& line, const AuditLink& link, const std::string& key) {
+  Json::Value record;
+  return ParseAuditLine(line, record) && SeqOf(record) == link.seq &&
+         Sha256Hex(line) == link.sha256 && HmacValid(line, key);
+}
+
+AuditHead ReconcileAuditHead(const AuditHead& stored, const std::vector<std::string>& lastLines,
+                             const std::string& key) {
+  Json::Value record;
+  if (lastLines.empty() || !ParseAuditLine(lastLines.back(), record)) return stored;
+  const auto lastSeq = SeqOf(record);
+  if (!lastSeq || *lastSeq <= stored.seq) return stored;  // a cut tail: Verify reports it
+  // Follow the chain from the stored head's record to the last line.
+  AuditLink link{stored.seq, stored.sha256};
+  bool linked = stored.seq == 0;
+  for (const std::string& line : lastLines) {
+    if (!linked) {
+      linked = IsAuditRecord(line, link, key);
+      continue;
+    }
+    const auto seq = ParseAuditLine(line, record) ? SeqOf(record) : std::nullopt;
+    if (!seq || *seq != link.seq + 1 || record["prev_sha256"] != link.sha256 ||
+        !HmacValid(line, key)) {
+      break;
+    }
+    link = AuditLink{*seq, Sha256Hex(line)};
+  }
+  AuditHead head = stored;
+  head.seq = *lastSeq;  // never a seq twice
+  // Not chained: the next record names what the plugin wrote, so the break shows.
+  if (linked && link.seq == *lastSeq) head.sha256 = link.sha256;
+  return head;
+}
+
 AuditVerification VerifyAuditText(const std::string& text, const std::string& key,
-                                  const std::optional<AuditHead>& head) {
-  Checker checker(key, head);
+                                  const std::optional<AuditHead>& head,
+                                  const AuditPredecessorFinder& findPredecessor) {
+  Checker checker(key, head, findPredecessor);
   size_t begin = 0;
   size_t lineNumber = 0;
   while (begin < text.size()) {

@@ -7,8 +7,10 @@
 #include <json/value.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace CloudIngest {
 
@@ -31,6 +33,25 @@ struct AuditHead {
 // One line of the audit file as a JSON object; false when it is not one.
 bool ParseAuditLine(const std::string& line, Json::Value& record);
 
+// A record as the next one names it: its seq and the SHA-256 of its line.
+struct AuditLink {
+  uint64_t seq = 0;
+  std::string sha256;
+};
+
+// True when `line` is the record `link` names (its seq and hash) and, with a
+// key, its hmac is right: the last line of a file the next file chains to.
+bool IsAuditRecord(const std::string& line, const AuditLink& link, const std::string& key);
+
+// Where the chain stands at start-up, from the stored head and the file's
+// last lines (oldest first). A crash between writing a line and storing the
+// head leaves records that chain to the head (seq + 1, prev_sha256, hmac):
+// they are adopted. Records beyond the head that do not chain to it only move
+// the seq on (no seq is written twice); the next record then chains to the
+// stored head, so that the break shows in Verify.
+AuditHead ReconcileAuditHead(const AuditHead& stored, const std::vector<std::string>& lastLines,
+                             const std::string& key);
+
 // `unsignedLine` is a complete record without `hmac` ("{...}", no newline);
 // returns it with `"hmac":"<hex>"` appended as its last key.
 std::string SignAuditLine(const std::string& unsignedLine, const std::string& key);
@@ -42,11 +63,18 @@ struct AuditVerification {
   std::string reason;                   // what is wrong, or notes when ok
 };
 
+// The name of an earlier (rotated) file that ends with the record `last`
+// names; nullopt when there is none.
+using AuditPredecessorFinder = std::function<std::optional<std::string>(const AuditLink& last)>;
+
 // Checks the text of an audit file. `key` empty: hmacs are not checked.
 // `head` (the store's): also finds a cut tail and lines cut from the start.
 // Lines before the first record with `seq` (written by an older version)
-// are counted as not covered; such a line after it is an insertion.
+// are counted as not covered; such a line after it is an insertion. A text
+// that starts after seq 1 is intact only when `findPredecessor` finds the
+// file its first record chains to (records deleted, truncated or rotated away).
 AuditVerification VerifyAuditText(const std::string& text, const std::string& key,
-                                  const std::optional<AuditHead>& head);
+                                  const std::optional<AuditHead>& head,
+                                  const AuditPredecessorFinder& findPredecessor = nullptr);
 
 }  // namespace CloudIngest

@@ -5,17 +5,15 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <boost/algorithm/string/predicate.hpp>
-#include <boost/range/iterator_range.hpp>
-#include <cctype>
 #include <cerrno>
-#include <cmath>
-#include <cstdio>
+#include <csignal>
+#include <cstdlib>
 #include <cstring>
-#include <ctime>
 #include <fstream>
 #include <stdexcept>
 
+#include "Core/Audit/AuditFiles.h"
+#include "Core/Audit/AuditText.h"
 #include "Core/Hashes.h"
 #include "Core/Time.h"
 #include "Core/Url.h"  // RedactUrl
@@ -24,127 +22,15 @@ namespace CloudIngest {
 
 namespace {
 
-// Longest `detail` kept: a whole HTML error page has no place in the log.
-constexpr size_t kMaxDetailBytes = 4096;
+uint64_t KillAfterSeqForTests() {
+  const char* value = std::getenv("CLOUD_INGEST_TEST_KILL_AFTER_AUDIT_SEQ");
+  return value != nullptr ? std::strtoull(value, nullptr, 10) : 0;
+}
 
 std::string ErrnoText(int error) {
   char buffer[256];
   // GNU strerror_r may return a static string instead of filling the buffer.
   return strerror_r(error, buffer, sizeof(buffer));
-}
-
-bool StartsWithNoCase(const std::string& text, size_t position, const char* prefix) {
-  return boost::algorithm::istarts_with(
-      boost::make_iterator_range(text.begin() + static_cast<std::ptrdiff_t>(position), text.end()),
-      prefix, std::locale::classic());
-}
-
-bool EndsUrl(char c) {
-  return std::isspace(static_cast<unsigned char>(c)) || c == '"' || c == '\'' || c == '<' ||
-         c == '>' || c == '`';
-}
-
-// Redacts every http(s) URL in free text (query, fragment, user:password):
-// a presigned URL's signature must not reach the log. (A hand-written scan,
-// not std::regex, whose libstdc++ implementation recurses per character.)
-std::string StripUrlQueries(const std::string& text) {
-  std::string result;
-  result.reserve(text.size());
-  size_t i = 0;
-  while (i < text.size()) {
-    if (StartsWithNoCase(text, i, "http://") || StartsWithNoCase(text, i, "https://")) {
-      size_t end = i;
-      while (end < text.size() && !EndsUrl(text[end])) {
-        ++end;
-      }
-      result += RedactUrl(text.substr(i, end - i));
-      i = end;
-    } else {
-      result += text[i++];
-    }
-  }
-  return result;
-}
-
-// "Bearer <token>" -> "Bearer [redacted]", in case an error message echoes a header.
-std::string RedactBearer(const std::string& text) {
-  std::string result;
-  result.reserve(text.size());
-  size_t i = 0;
-  while (i < text.size()) {
-    const bool wordStart = i == 0 || !std::isalnum(static_cast<unsigned char>(text[i - 1]));
-    if (wordStart && StartsWithNoCase(text, i, "bearer ")) {
-      result.append(text, i, 7);
-      size_t end = i + 7;
-      while (end < text.size() && text[end] == ' ') {
-        ++end;
-      }
-      const size_t tokenStart = end;
-      while (end < text.size() && !EndsUrl(text[end]) && text[end] != ',' && text[end] != ';') {
-        ++end;
-      }
-      if (end > tokenStart) {
-        result += "[redacted]";
-      }
-      i = end;
-    } else {
-      result += text[i++];
-    }
-  }
-  return result;
-}
-
-// Replaces invalid UTF-8 with U+FFFD so every line stays valid JSON text.
-std::string ToValidUtf8(const std::string& text) {
-  static const char kReplacement[] = "\xEF\xBF\xBD";
-  std::string result;
-  result.reserve(text.size());
-  const auto* bytes = reinterpret_cast<const unsigned char*>(text.data());
-  const size_t size = text.size();
-  size_t i = 0;
-  while (i < size) {
-    const unsigned char c = bytes[i];
-    size_t length = 0;
-    uint32_t minimum = 0;
-    if (c < 0x80) {
-      result += static_cast<char>(c);
-      ++i;
-      continue;
-    } else if ((c & 0xE0) == 0xC0) {
-      length = 2;
-      minimum = 0x80;
-    } else if ((c & 0xF0) == 0xE0) {
-      length = 3;
-      minimum = 0x800;
-    } else if ((c & 0xF8) == 0xF0) {
-      length = 4;
-      minimum = 0x10000;
-    }
-    bool valid = length != 0 && i + length <= size;
-    uint32_t codePoint = length != 0 ? (c & (0x7F >> length)) : 0;
-    for (size_t k = 1; valid && k < length; ++k) {
-      valid = (bytes[i + k] & 0xC0) == 0x80;
-      codePoint = (codePoint << 6) | (bytes[i + k] & 0x3F);
-    }
-    valid = valid && codePoint >= minimum && codePoint <= 0x10FFFF &&
-            !(codePoint >= 0xD800 && codePoint <= 0xDFFF);
-    if (valid) {
-      result.append(text, i, length);
-      i += length;
-    } else {
-      result += kReplacement;
-      ++i;
-    }
-  }
-  return result;
-}
-
-std::string CleanDetail(std::string detail) {
-  if (detail.size() > kMaxDetailBytes) {
-    detail.resize(kMaxDetailBytes);  // a cut UTF-8 sequence is repaired below
-    detail += "...";
-  }
-  return ToValidUtf8(RedactBearer(StripUrlQueries(detail)));
 }
 
 class LineBuilder {
@@ -176,9 +62,14 @@ class LineBuilder {
 }  // namespace
 
 AuditLog::AuditLog(const std::string& path, AuditChainSettings chain)
-    : path_(path), chain_(std::move(chain)) {
+    : path_(path), chain_(std::move(chain)), killAfterSeq_(KillAfterSeqForTests()) {
   Open();
-  LoadHead();
+  try {
+    LoadHead();
+  } catch (...) {
+    ::close(fd_);  // no destructor runs
+    throw;
+  }
 }
 
 AuditLog::~AuditLog() {
@@ -205,6 +96,9 @@ void AuditLog::LoadHead() {
   const bool known = ::fstat(fd_, &st) == 0;
   const bool emptyFile = known && st.st_size == 0;
   const bool regularFile = known && S_ISREG(st.st_mode);  // not e.g. a FIFO or /dev/full
+  const std::vector<std::string> lastLines =
+      regularFile && !emptyFile ? ReadLastAuditLines(path_) : std::vector<std::string>{};
+  if (!lastLines.empty()) RefuseOtherNodesFile(lastLines.back());
   std::optional<AuditHead> stored;
   if (chain_.loadHead) {
     if (auto text = chain_.loadHead()) stored = AuditHead::Decode(*text);
@@ -212,6 +106,7 @@ void AuditLog::LoadHead() {
   if (stored) {
     head_ = *stored;
     if (emptyFile) head_.fileFirstSeq = head_.seq + 1;  // rotated while Orthanc was down
+    head_ = ReconcileAuditHead(head_, lastLines, chain_.key);
   } else if (regularFile) {
     // No head stored (first start, or a database rebuilt): the file's last
     // chained record is where the chain stands.
@@ -229,6 +124,19 @@ void AuditLog::LoadHead() {
     head_.fileFirstSeq = first.value_or(head_.seq + 1);
   }
   if (chain_.saveHead) chain_.saveHead(head_.Encode());
+}
+
+void AuditLog::RefuseOtherNodesFile(const std::string& lastLine) const {
+  Json::Value record;
+  if (chain_.otherNodesFile != OtherNodesFile::Refuse || !ParseAuditLine(lastLine, record) ||
+      !record["node"].isString() || record["node"].asString() == chain_.node) {
+    return;
+  }
+  const std::string other = record["node"].asString();
+  throw AuditFileOfAnotherNode("the last record of '" + path_ + "' was written by node \"" + other +
+                                   "\", not by this node \"" + chain_.node +
+                                   "\" (two nodes appending to one file break its chain)",
+                               other);
 }
 
 void AuditLog::FollowRotation() {
@@ -252,21 +160,43 @@ AuditVerification AuditLog::Verify() {
   off_t size = 0;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    FollowRotation();
     head = head_;
-    struct stat st {};
-    if (::fstat(fd_, &st) != 0) {
+    struct stat open {};
+    if (::fstat(fd_, &open) != 0) {
       throw AuditError("cannot read the audit log '" + path_ + "': " + ErrnoText(errno));
     }
-    size = st.st_size;
+    struct stat atPath {};
+    const bool exists = ::stat(path_.c_str(), &atPath) == 0;
+    if (exists && atPath.st_dev == open.st_dev && atPath.st_ino == open.st_ino) {
+      size = open.st_size;
+    } else if (!exists && open.st_nlink == 0) {
+      AuditVerification missing;
+      missing.ok = false;
+      missing.firstBadSeq = head.fileFirstSeq;
+      missing.reason = "the audit file '" + path_ + "' is missing (deleted?)";
+      if (head.seq >= head.fileFirstSeq) {
+        missing.reason += ": records " + std::to_string(head.fileFirstSeq) + " to " +
+                          std::to_string(head.seq) + " were in it";
+      }
+      return missing;
+    } else {
+      // Renamed away (rotated): checked as the next record will find it.
+      head.fileFirstSeq = head.seq + 1;
+      size = exists ? atPath.st_size : 0;
+    }
   }
   // Read outside the lock up to the size the head belongs to: sends go on.
-  std::ifstream in(path_, std::ios::binary);
-  if (!in) throw AuditError("cannot read the audit log '" + path_ + "'");
-  std::string text(static_cast<size_t>(size), '\0');
-  in.read(&text[0], size);
-  text.resize(static_cast<size_t>(in.gcount()));
-  return VerifyAuditText(text, chain_.key, head);
+  std::string text;
+  if (size > 0) {
+    std::ifstream in(path_, std::ios::binary);
+    if (!in) throw AuditError("cannot read the audit log '" + path_ + "'");
+    text.assign(static_cast<size_t>(size), '\0');
+    in.read(&text[0], size);
+    text.resize(static_cast<size_t>(in.gcount()));
+  }
+  return VerifyAuditText(text, chain_.key, head, [this](const AuditLink& last) {
+    return FindRotatedAuditFile(path_, last, chain_.key);
+  });
 }
 
 void AuditLog::Record(const AuditEvent& event, double now) {
@@ -293,7 +223,7 @@ void AuditLog::Record(const AuditEvent& event, double now) {
   line.AddText("method", event.method);
   line.AddText("route", event.route);
   if (!event.detail.empty()) {
-    line.Add("detail", CleanDetail(event.detail));
+    line.Add("detail", CleanAuditDetail(event.detail));
   }
 
   std::lock_guard<std::mutex> lock(mutex_);
@@ -306,6 +236,7 @@ void AuditLog::Record(const AuditEvent& event, double now) {
   record.pop_back();  // the newline
   if (!chain_.key.empty()) record = SignAuditLine(record, chain_.key);
   WriteLocked(record + "\n");
+  if (killAfterSeq_ == head_.seq + 1) ::kill(::getpid(), SIGKILL);  // the test hook
   head_.seq++;
   head_.sha256 = Sha256Hex(record);
   if (chain_.saveHead) {

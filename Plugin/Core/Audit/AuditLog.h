@@ -33,10 +33,17 @@ struct AuditEvent {
   std::string detail;  // free text (error message), never a secret
 };
 
+// Whether a file whose last record another node wrote may be continued.
+enum class OtherNodesFile {
+  Continue,  // one node: NodeName changed (its default follows the host name)
+  Refuse,    // a cluster: two nodes on one file would break its chain
+};
+
 // How records are chained and where they also go (Core/Audit/AuditChain.h).
 struct AuditChainSettings {
   std::string node;  // this node's name, in every record
-  std::string key;   // AuditKey; empty: no hmac
+  OtherNodesFile otherNodesFile = OtherNodesFile::Continue;
+  std::string key;  // AuditKey; empty: no hmac
   // The chain's head in the plugin's store (Encode()d); both may be empty
   // (then the head is read back from the file at start-up).
   std::function<std::optional<std::string>()> loadHead;
@@ -51,9 +58,24 @@ class AuditError : public std::runtime_error {
   explicit AuditError(const std::string& what) : std::runtime_error(what) {}
 };
 
+// With OtherNodesFile::Refuse: the file's last record names another node.
+class AuditFileOfAnotherNode : public AuditError {
+ public:
+  AuditFileOfAnotherNode(const std::string& what, std::string node)
+      : AuditError(what), node_(std::move(node)) {}
+  const std::string& Node() const { return node_; }
+
+ private:
+  std::string node_;
+};
+
 class AuditLog {
  public:
-  // Opens (creates) the file in append mode. Throws AuditError.
+  // Opens (creates) the file in append mode and reconciles the stored head
+  // with its last records (ReconcileAuditHead). Throws AuditError.
+  // Test hook: with CLOUD_INGEST_TEST_KILL_AFTER_AUDIT_SEQ=N in the
+  // environment, the process kills itself (SIGKILL) right after writing
+  // record N, before its head is stored (UnitTests/Integration/test_security.py).
   explicit AuditLog(const std::string& path, AuditChainSettings chain = {});
   ~AuditLog();
   AuditLog(const AuditLog&) = delete;
@@ -62,7 +84,9 @@ class AuditLog {
   // the caller must not report the step as done.
   void Record(const AuditEvent& event, double now);
   const std::string& Path() const { return path_; }
-  // Checks the current file against the chain's head (GET /audit/verify).
+  // Checks the file at Path() against the chain's head (GET /audit/verify),
+  // and that the file its first record chains to is beside it. Never creates
+  // or follows a file: one renamed away is checked as the next record finds it.
   AuditVerification Verify();
   AuditHead Head();
 
@@ -72,6 +96,7 @@ class AuditLog {
   // first record continuing the chain. Called with the lock held.
   void FollowRotation();
   void LoadHead();
+  void RefuseOtherNodesFile(const std::string& lastLine) const;
   void WriteLocked(const std::string& text);
 
   std::string path_;
@@ -81,6 +106,7 @@ class AuditLog {
   dev_t device_ = 0;
   ino_t inode_ = 0;
   AuditHead head_;
+  uint64_t killAfterSeq_ = 0;  // the test hook; 0: off
 };
 
 }  // namespace CloudIngest

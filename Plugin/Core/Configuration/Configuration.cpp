@@ -402,6 +402,7 @@ Configuration ParseConfiguration(const Json::Value& section, const OrthancDefaul
   ReadSeconds(section, "StudyRetryDelay", root, 86400, "60", config.retry.studyRetryDelay);
   ReadSeconds(section, "ChangesPollInterval", root, 3600, "30", config.changesPollInterval);
   ReadClusterSettings(section, config.database, config.cluster);
+  UseNodeFileNames(section, defaults.indexDirectory, config);
   ReadOperations(section, config);
   ReadSecurity(section, defaults, config);
 

@@ -3,9 +3,11 @@
 #include <libpq-fe.h>
 
 #include <boost/algorithm/string/predicate.hpp>
+#include <filesystem>
 #include <memory>
 #include <regex>
 
+#include "Core/Configuration/Configuration.h"
 #include "Core/Configuration/ConfigurationReaders.h"
 
 namespace CloudIngest {
@@ -48,6 +50,22 @@ void CheckPostgresUri(const std::string& uri) {
 }
 
 }  // namespace
+
+void UseNodeFileNames(const Json::Value& section, const std::string& indexDirectory,
+                      Configuration& config) {
+  if (!config.cluster.sharedStore) return;
+  const std::string node = config.cluster.nodeName;
+  const auto inIndex = [&](const std::string& name) {
+    return (std::filesystem::path(indexDirectory) / name).string();
+  };
+  if (Find(section, "AuditLog") == nullptr) {
+    config.auditLog = inIndex("cloud-ingest-audit-" + node + ".jsonl");
+  }
+  if (Find(section, "TemporaryDirectory") == nullptr) {
+    config.temporaryDirectory = inIndex("cloud-ingest-tmp-" + node);
+  }
+  config.webhookSpool = inIndex("cloud-ingest-webhooks-" + node + ".db");
+}
 
 void ReadClusterSettings(const Json::Value& section, const std::string& database,
                          ClusterSettings& out) {

@@ -23,6 +23,15 @@ struct ClusterSettings {
 // cluster. Anything else names the embedded SQLite file.
 bool IsPostgresUri(const std::string& database);
 
+struct Configuration;
+
+// With a shared store, the defaults of the files a node keeps for itself
+// carry its NodeName: nodes often share IndexDirectory (one storage volume,
+// Docker/docker-compose.cluster.yml). AuditLog (and so its syslog spool),
+// TemporaryDirectory and the webhook outbox; keys set in `section` stay.
+void UseNodeFileNames(const Json::Value& section, const std::string& indexDirectory,
+                      Configuration& config);
+
 // Reads the cluster keys of the CloudIngest section into `out` (whose
 // nodeName and stableAge hold Orthanc's defaults) and checks `database`.
 void ReadClusterSettings(const Json::Value& section, const std::string& database,
