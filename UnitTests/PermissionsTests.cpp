@@ -4,6 +4,9 @@
 #include <json/json.h>
 
 #include <sstream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "Core/Audit/Receipt.h"
 #include "Core/Hashes.h"
@@ -151,6 +154,51 @@ TEST_F(PermissionsRest, RefusedRequestsNeverReachTheService) {
   Call("otto", "GET", "/audit/verify");
   EXPECT_EQ(before, service_.Calls());
   EXPECT_TRUE(service_.sends.empty());
+}
+
+// A /studies/<id>/send over 230 characters once overflowed the stack of Orthanc's HTTP
+// thread: RequiredRole ran std::regex over the whole path, which recurses once per character.
+// Each path with the role a POST to it needs: operator for one id segment, else admin.
+std::vector<std::pair<std::string, Role>> LongPaths() {
+  std::vector<std::pair<std::string, Role>> paths;
+  for (const size_t length : {size_t{257}, size_t{64 * 1024}, size_t{100 * 1024}}) {
+    std::string mixed;
+    while (mixed.size() < length) mixed += "a/0-";
+    for (const std::string& id : {std::string(length, 'a'), std::string(length, '/'), mixed}) {
+      const Role role = id.find('/') == std::string::npos ? Role::Operator : Role::Admin;
+      paths.emplace_back("/studies/" + id + "/send", role);
+      paths.emplace_back("/studies/" + id + "/cancel", role);
+      paths.emplace_back("/orders/" + id + "/metadata", role);
+    }
+  }
+  return paths;
+}
+
+TEST(Permissions, PathsOfAnyLengthGetARoleWithoutExhaustingTheStack) {
+  for (const auto& [path, role] : LongPaths()) {
+    SCOPED_TRACE(std::to_string(path.size()) + " characters: " + path.substr(0, 40));
+    EXPECT_EQ(role, RequiredRole("POST", path));
+    EXPECT_EQ(Role::Viewer, RequiredRole("GET", path));
+  }
+}
+
+TEST_F(PermissionsRest, OverlongPathsAre400BeforeAnyRoleIsChecked) {
+  for (const char* user : {"otto", "ada", "nobody", "stranger"}) {
+    for (const auto& [path, role] : LongPaths()) {
+      SCOPED_TRACE(std::string(user) + " " + std::to_string(path.size()) + " " +
+                   path.substr(0, 40));
+      const RestResponse r = Call(user, "POST", path);
+      ASSERT_EQ(400, r.status);
+      const Json::Value error = Parse(r.body);
+      EXPECT_EQ("path", error["details"]["parameter"].asString());
+      EXPECT_EQ(path.size(), error["details"]["length"].asUInt64());
+      EXPECT_EQ(256u, error["details"]["max_length"].asUInt());
+    }
+  }
+  // Neither the service nor the audit log saw them (an access_denied record would
+  // carry the whole path).
+  EXPECT_EQ(0u, service_.Calls());
+  EXPECT_TRUE(service_.denials.empty());
 }
 
 TEST_F(PermissionsRest, MeSaysWhoAndWhatTheyMayDo) {

@@ -378,6 +378,14 @@ TEST_F(RestRoutes, CancelAnswersTheCancelledRecord409WhenFinishedAnd404WhenUnkno
   EXPECT_EQ((std::vector<std::string>{"0aaa", "0bbb", "0ccc"}), service_.cancels);
 }
 
+TEST_F(RestRoutes, ACancelNamesWhoAskedForItAndHow) {
+  service_.studies["0aaa"] = {Record("0aaa", StudyState::Sending), {}};
+  ExpectJson(Call("POST", "/studies/0aaa/cancel"), 200);
+  ASSERT_EQ(1u, service_.cancelRequests.size());
+  EXPECT_EQ("admin", service_.cancelRequests[0].user);
+  EXPECT_EQ("POST /cloud-ingest/studies/0aaa/cancel", service_.cancelRequests[0].via);
+}
+
 TEST_F(RestRoutes, OrderMetadataReachesTheServiceWithTheUser) {
   const std::string path = std::string("/orders/") + kOrder + "/metadata";
   const Json::Value v = ExpectJson(Call("POST", path, R"({"report": "ready"})"), 200);

@@ -1,6 +1,9 @@
 #include "Rest/Permissions.h"
 
-#include <regex>
+#include <algorithm>
+#include <iterator>
+
+#include "Rest/RoutePath.h"
 
 namespace CloudIngest {
 
@@ -12,11 +15,16 @@ Role RoleOf(const PermissionSettings& permissions, const std::string& user) {
 }
 
 Role RequiredRole(const std::string& method, const std::string& path) {
-  static const std::regex operatorRoutes(
-      R"(/studies/send|/studies/[^/]+/(send|cancel)|/orders/[^/]+/metadata|/queue/(pause|resume))");
+  static const char* const kOperatorRoutes[] = {"/studies/send",         "/studies/{any}/send",
+                                                "/studies/{any}/cancel", "/orders/{any}/metadata",
+                                                "/queue/pause",          "/queue/resume"};
   if (path == "/audit" || path.rfind("/audit/", 0) == 0) return Role::Admin;
   if (method == "GET") return Role::Viewer;
-  if (method == "POST" && std::regex_match(path, operatorRoutes)) return Role::Operator;
+  if (method == "POST" &&
+      std::any_of(std::begin(kOperatorRoutes), std::end(kOperatorRoutes),
+                  [&](const char* route) { return MatchRoute(path, route).has_value(); })) {
+    return Role::Operator;
+  }
   return Role::Admin;
 }
 

@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cctype>
-#include <regex>
 #include <set>
 
 #include "Core/Cloud/ApiResponses.h"
@@ -15,6 +14,7 @@
 #include "Rest/Permissions.h"
 #include "Rest/RestInput.h"
 #include "Rest/RestJson.h"
+#include "Rest/RoutePath.h"
 
 namespace CloudIngest {
 
@@ -25,12 +25,10 @@ bool RefuseBeforeRouting(const std::string& method, const std::string& uri,
       contentType.substr(0, contentType.find(';')), boost::algorithm::is_any_of(" \t"));
   if (!boost::algorithm::istarts_with(type, "multipart/", std::locale::classic())) return false;
   // The first path segment, as Orthanc routes it: empty and "." segments do not count.
-  size_t begin = 0;
-  while (begin < uri.size()) {
-    const size_t end = std::min(uri.find('/', begin), uri.size());
-    const std::string segment = uri.substr(begin, end - begin);
+  PathSegments segments(uri);
+  std::string_view segment;
+  while (segments.Next(segment)) {
     if (!segment.empty() && segment != ".") return segment == "cloud-ingest";
-    begin = end + 1;
   }
   return false;
 }
@@ -40,6 +38,8 @@ RestApi::RestApi(IngestService* service, const Resources& resources, PermissionS
 
 RestResponse RestApi::Handle(const RestRequest& request) const {
   try {
+    // First: nothing else may walk a path of any length, nor an audit record carry it.
+    RequireMaxLength("path", request.path, kMaxPathLength);
     const Role role = RoleOf(permissions_, request.user);
     const Role required = RequiredRole(request.method, request.path);
     if (role < required) return Refuse(request, role, required);
@@ -56,14 +56,7 @@ RestResponse RestApi::Handle(const RestRequest& request) const {
 }
 
 RestResponse RestApi::Route(const RestRequest& request) const {
-  static const std::regex studyRoute(R"(/studies/([0-9a-f\-]{1,64}))");
-  static const std::regex receiptRoute(R"(/studies/([0-9a-f\-]{1,64})/receipt)");
-  static const std::regex studyAction(R"(/studies/([0-9a-f\-]{1,64})/(send|cancel))");
-  static const std::regex orderRoute(R"(/orders/([^/]{1,128})/metadata)");
-  static const std::regex previewRoute(R"(/studies/([0-9a-f\-]{1,64})/preview)");
   const std::string& path = request.path;
-  RequireMaxLength("path", path, kMaxPathLength);
-  std::smatch m;
 
   if (path == "/status") {
     RequireMethod(request, "GET");
@@ -80,9 +73,9 @@ RestResponse RestApi::Route(const RestRequest& request) const {
   if (service_ == nullptr) {
     throw RestError(409, "the CloudIngest plugin is disabled (CloudIngest.Enable is false)");
   }
-  if (std::regex_match(path, m, receiptRoute)) {
+  if (const auto id = MatchRoute(path, "/studies/{study}/receipt")) {
     RequireMethod(request, "GET");
-    return Receipt(m[1]);
+    return Receipt(std::string(*id));
   }
   if (path == "/audit/verify") {
     RequireMethod(request, "GET");
@@ -100,21 +93,25 @@ RestResponse RestApi::Route(const RestRequest& request) const {
     RequireMethod(request, "POST");
     return path == "/queue/pause" ? PauseQueue(request) : ResumeQueue(request);
   }
-  if (std::regex_match(path, m, previewRoute)) {
+  if (const auto id = MatchRoute(path, "/studies/{study}/preview")) {
     RequireMethod(request, "GET");
-    return PreviewStudy(m[1]);
+    return PreviewStudy(std::string(*id));
   }
-  if (std::regex_match(path, m, studyAction)) {
+  if (const auto id = MatchRoute(path, "/studies/{study}/send")) {
     RequireMethod(request, "POST");
-    return m[2] == "send" ? SendStudy(m[1], request) : CancelStudy(m[1]);
+    return SendStudy(std::string(*id), request);
   }
-  if (std::regex_match(path, m, studyRoute)) {
+  if (const auto id = MatchRoute(path, "/studies/{study}/cancel")) {
+    RequireMethod(request, "POST");
+    return CancelStudy(std::string(*id), request);
+  }
+  if (const auto id = MatchRoute(path, "/studies/{study}")) {
     RequireMethod(request, "GET");
-    return GetStudy(m[1]);
+    return GetStudy(std::string(*id));
   }
-  if (std::regex_match(path, m, orderRoute)) {
+  if (const auto id = MatchRoute(path, "/orders/{order}/metadata")) {
     RequireMethod(request, "POST");
-    return OrderMetadata(m[1], request);
+    return OrderMetadata(std::string(*id), request);
   }
   if (path == "/test-connection") {
     RequireMethod(request, "POST");
@@ -194,10 +191,10 @@ RestResponse RestApi::SendStudy(const std::string& id, const RestRequest& reques
   return JsonAnswer(StudyToJson(*queued), 202);
 }
 
-RestResponse RestApi::CancelStudy(const std::string& id) const {
+RestResponse RestApi::CancelStudy(const std::string& id, const RestRequest& request) const {
   // Route hands no request here, so the record names no user (yet).
   const CancelResult result =
-      service_->Cancel({id, {}, "POST /cloud-ingest/studies/" + id + "/cancel"});
+      service_->Cancel({id, request.user, "POST /cloud-ingest/studies/" + id + "/cancel"});
   switch (result.outcome) {
     case CancelResult::Outcome::NotTracked:
       throw RestError(404, "study " + id + " is not tracked by the plugin");

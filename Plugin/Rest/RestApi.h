@@ -44,7 +44,7 @@ class RestApi {
   RestResponse ListStudies(const RestRequest& request) const;
   RestResponse GetStudy(const std::string& id) const;
   RestResponse SendStudy(const std::string& id, const RestRequest& request) const;
-  RestResponse CancelStudy(const std::string& id) const;
+  RestResponse CancelStudy(const std::string& id, const RestRequest& request) const;
   RestResponse OrderMetadata(const std::string& orderId, const RestRequest& request) const;
   RestResponse TestConnection() const;
   RestResponse PauseQueue(const RestRequest& request) const;

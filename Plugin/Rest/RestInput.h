@@ -26,9 +26,9 @@ class RestError : public std::runtime_error {
   Json::Value details_;
 };
 
-// Paths and query values are bounded before anything parses them: libstdc++'s
-// std::regex recurses once per character, and 1000 characters were enough to
-// overflow the stack of Orthanc's HTTP thread.
+// Paths and query values are bounded before anything parses them (the path
+// before the role check, RestApi::Handle), so that no answer, audit record or
+// log line carries a client's kilobytes.
 constexpr size_t kMaxPathLength = 256;
 
 // 405 for another method; 415 for a POST whose body is not declared JSON.

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 import unittest
+import urllib.error
 
 import cloudtest
 import harness
@@ -159,6 +160,39 @@ class SecurityTest(cloudtest.SharedServersTestCase):
         status, _, body = self.as_user(user, "GET", "/jobs?expand")
         self.assertEqual(200, status, body)
         return [j for j in json.loads(body) if j.get("Type") == "CloudIngestSend"]
+
+    def test_long_paths_are_refused_and_orthanc_lives(self):
+        # RequiredRole ran std::regex over the path before its length was checked: a POST to
+        # /studies/<230 characters>/send overflowed the HTTP thread's stack and killed Orthanc.
+        for user in ("nobody", "otto"):
+            for length in (240, 300, 2000, 60000):
+                for action in ("send", "cancel"):
+                    path = "/cloud-ingest/studies/%s/%s" % ("a" * length, action)
+                    with self.subTest(user=user, length=length, action=action):
+                        self.assert_long_path_refused(user, path, length)
+        self.assertIsNone(self.orthanc.process.poll(), "Orthanc died")
+        status, _, body = self.as_user("otto", "GET", "/cloud-ingest/status")
+        self.assertEqual(200, status, body)
+
+    def assert_long_path_refused(self, user, path, length):
+        try:
+            status, _, body = self.as_user(user, "POST", path, {})
+        except (ConnectionResetError, BrokenPipeError, urllib.error.URLError) as refused:
+            # Orthanc's HTTP server refuses a request line over 16 KB before the plugin sees it,
+            # and closes without reading the rest: the kernel may reset the socket first.
+            reset = not isinstance(refused, urllib.error.URLError) or isinstance(
+                refused.reason, (ConnectionResetError, BrokenPipeError))
+            if length < 16 * 1024 or not reset:
+                raise
+            return
+        if length >= 16 * 1024:
+            self.assertEqual(400, status)  # Orthanc's own refusal, no JSON
+        elif len(path) - len("/cloud-ingest") > 256:
+            self.assertEqual(400, status, body[:200])
+            self.assertEqual("path", json.loads(body)["details"]["parameter"])
+        else:  # within the bound: the role first, then no such study id
+            self.assertEqual(403 if user == "nobody" else 404, status, body[:200])
+            self.assertIn("error", json.loads(body))
 
     def test_me_lists_what_the_user_may_do(self):
         expected = {"vera": ["view"], "otto": ["view", "send"],
