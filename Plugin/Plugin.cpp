@@ -149,7 +149,8 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
           plugin->deidentifier.get());
       // A send's job cancelled in Orthanc's /jobs cancels the send.
       plugin->jobs = std::make_unique<Sdk::OrthancSendJobs>(
-          context, *plugin->orthanc, *plugin->log, [](const JobCancelled& cancelled) {
+          context, *plugin->orthanc, plugin->service->Config().jobs, *plugin->log,
+          [](const JobCancelled& cancelled) {
             if (!plugin || !plugin->service) return;
             plugin->service->Cancel({cancelled.orthancStudyId, cancelled.user,
                                      "job " + cancelled.jobId + " cancelled in Orthanc's /jobs"});
@@ -157,10 +158,10 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
       plugin->service->SetSendObserver(&plugin->jobs->Jobs());
       plugin->jobsGuard =
           std::make_unique<JobsGuard>(*plugin->service, plugin->jobs->Jobs(), permissions);
-      plugin->log->Warning("CloudIngest: sending stable studies to " +
-                           plugin->service->Config().url + " (audit log " +
-                           plugin->service->Config().auditLog + "; Orthanc " +
-                           plugin->orthanc->Version() + ")");
+      plugin->log->Warning(
+          "CloudIngest: sending stable studies to " + plugin->service->Config().url +
+          " (audit log " + plugin->service->Config().auditLog + "; Orthanc " +
+          plugin->orthanc->Version() + "; /jobs: " + plugin->jobs->Jobs().Describe() + ")");
     } else {
       plugin->log->Warning(
           "CloudIngest: disabled (CloudIngest.Enable is false or the section is absent; Orthanc " +

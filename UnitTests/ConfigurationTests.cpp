@@ -507,6 +507,29 @@ TEST(Configuration, BadEnumsListTheAllowedValues) {
   message = ErrorFor(With(R"({"LateInstances": "Later"})"));
   EXPECT_TRUE(IsErrorFor(message, "LateInstances"));
   EXPECT_TRUE(Contains(message, "\"Resend\" or \"Ignore\"")) << message;
+
+  message = ErrorFor(With(R"({"Jobs": "Some"})"));
+  EXPECT_TRUE(IsErrorFor(message, "Jobs"));
+  EXPECT_TRUE(Contains(message,
+                       "expected \"Auto\" or \"All\" or \"Requested\" or \"None\", found \"Some\""))
+      << message;
+  EXPECT_TRUE(IsErrorFor(ErrorFor(With(R"({"Jobs": true})")), "Jobs"));
+}
+
+// Jobs: which sends show in Orthanc's /jobs; Auto unless set (any letter case).
+TEST(Configuration, JobsDefaultsToAuto) {
+  EXPECT_EQ(CloudIngest::SendJobsPolicy::Auto, ParseConfiguration(Minimal(), Defaults()).jobs);
+  const std::pair<const char*, CloudIngest::SendJobsPolicy> cases[] = {
+      {"all", CloudIngest::SendJobsPolicy::All},
+      {"Requested", CloudIngest::SendJobsPolicy::Requested},
+      {"NONE", CloudIngest::SendJobsPolicy::None},
+      {"Auto", CloudIngest::SendJobsPolicy::Auto}};
+  for (const auto& [text, policy] : cases) {
+    EXPECT_EQ(
+        policy,
+        ParseConfiguration(With(std::string(R"({"Jobs": ")") + text + "\"}"), Defaults()).jobs)
+        << text;
+  }
 }
 
 TEST(Configuration, EnumsAreCaseInsensitive) {
@@ -844,7 +867,8 @@ TEST(ConfigurationExamples, FullStatesEveryKeyWithItsDefault) {
                           "ChangesPollInterval",
                           "MaxMemory",
                           "MaxSendRate",
-                          "QueueStalledAfter"}) {
+                          "QueueStalledAfter",
+                          "Jobs"}) {
     EXPECT_TRUE(full.isMember(key)) << key;
   }
   // Orthanc's own defaults on Debian, as the plugin would receive them.

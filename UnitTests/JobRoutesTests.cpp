@@ -100,7 +100,8 @@ class JobsGuardTest : public ::testing::Test {
   Testing::FakeJobsEngine engine_;
   Testing::RecordingLogger log_;
   std::vector<JobCancelled> cancels_;
-  SendJobs jobs_{engine_, [this](const JobCancelled& c) { cancels_.push_back(c); }, log_};
+  SendJobs jobs_{engine_, SendJobsPolicy::All, JobHistory::Fifo,
+                 [this](const JobCancelled& c) { cancels_.push_back(c); }, log_};
   Testing::FakeIngestService service_;
 };
 

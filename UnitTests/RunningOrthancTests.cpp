@@ -31,6 +31,11 @@ TEST(RunningOrthanc, ChoosesEachCallByTheRunningVersion) {
   EXPECT_FALSE(Running("1.12.1").AddsTypeToStatusBodies());
   EXPECT_TRUE(Running("1.12.2").AddsTypeToStatusBodies());
   EXPECT_TRUE(Running("1.12.7").HasCreateJob2());
+  EXPECT_FALSE(Running("1.10.1").HasDeleteJob());
+  EXPECT_FALSE(Running("1.12.1").HasDeleteJob());
+  EXPECT_TRUE(Running("1.12.2").HasDeleteJob());
+  EXPECT_TRUE(Running("1.12.7").HasDeleteJob());
+  EXPECT_TRUE(Running("mainline").HasDeleteJob());
 }
 
 TEST(RunningOrthanc, MainlineIsNewerThanAnyReleaseAndGarbageOlder) {

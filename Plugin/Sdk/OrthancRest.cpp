@@ -43,6 +43,15 @@ std::string OrthancRest::PostBinary(const std::string& uri, const std::string& b
   return buffer.ToString();
 }
 
+void OrthancRest::Delete(const std::string& uri) const {
+  const OrthancPluginErrorCode code = OrthancPluginRestApiDelete(context_, uri.c_str());
+  if (code != OrthancPluginErrorCode_Success) {
+    throw OrthancRestError("DELETE " + uri + " inside Orthanc failed: " +
+                               OrthancPluginGetErrorDescription(context_, code),
+                           code);
+  }
+}
+
 Json::Value OrthancRest::GetJson(const std::string& uri) const {
   return ParseJson(GetBinary(uri));
 }

@@ -13,6 +13,7 @@ namespace CloudIngest::Sdk {
 namespace {
 
 constexpr double kRefreshInterval = 1.0;  // seconds
+constexpr double kStepPoll = 0.005;       // seconds between reads of a resumed job's state
 
 // The job's id, known only once OrthancPluginSubmitJob returns, possibly
 // after the job's first step has started.
@@ -96,12 +97,13 @@ OrthancPluginErrorCode Reset(void*) {
 }  // namespace
 
 OrthancSendJobs::OrthancSendJobs(OrthancPluginContext* context, const RunningOrthanc& orthanc,
-                                 ILogger& log, SendJobs::CancelSend cancel)
+                                 SendJobsPolicy policy, ILogger& log, SendJobs::CancelSend cancel)
     : context_(context),
       orthanc_(orthanc),
       rest_(context),
       log_(log),
-      jobs_(*this, std::move(cancel), log) {}
+      jobs_(*this, policy, orthanc.HasDeleteJob() ? JobHistory::Deletable : JobHistory::Fifo,
+            std::move(cancel), log) {}
 
 OrthancSendJobs::~OrthancSendJobs() {
   Stop();
@@ -157,6 +159,22 @@ void OrthancSendJobs::Resume(const std::string& id) {
   MemoryBuffer answer(context_);
   // Refused when the job is no longer paused: the next pass sees its new state.
   OrthancPluginRestApiPost(context_, answer.Target(), ("/jobs/" + id + "/resume").c_str(), "", 0);
+}
+
+JobsEngine::State OrthancSendJobs::AwaitStep(const std::string& id, double seconds) {
+  // A resumed job is Pending until a worker takes it, which Orthanc signals
+  // to its workers at once; its step then returns at once too.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(seconds);
+  State state = GetState(id);
+  while (state == State::Waiting && std::chrono::steady_clock::now() < deadline &&
+         stop_.WaitFor(kStepPoll)) {
+    state = GetState(id);
+  }
+  return state;
+}
+
+void OrthancSendJobs::Delete(const std::string& id) {
+  rest_.Delete("/jobs/" + id);
 }
 
 }  // namespace CloudIngest::Sdk

@@ -14,6 +14,10 @@
 // and an ended send's job for its last (Success or Failure). Orthanc calls no
 // plugin callback when a paused job is cancelled, so the same pass reads each
 // job's state and cancels the send of a job cancelled in /jobs.
+//
+// Which sends get a job follows CloudIngest.Jobs (SendJobs); from Orthanc
+// 1.12.2 on (DELETE /jobs/{id}), Auto deletes each ended job right after its
+// last step, so that the sends do not push users' jobs out of the history.
 #include <orthanc/OrthancCPlugin.h>
 
 #include <memory>
@@ -34,8 +38,8 @@ class OrthancSendJobs : public JobsEngine {
 
   // Jobs are not kept in Orthanc's database (SaveJobs): none outlives a
   // restart; the plugin's own database keeps every send.
-  OrthancSendJobs(OrthancPluginContext* context, const RunningOrthanc& orthanc, ILogger& log,
-                  SendJobs::CancelSend cancel);
+  OrthancSendJobs(OrthancPluginContext* context, const RunningOrthanc& orthanc,
+                  SendJobsPolicy policy, ILogger& log, SendJobs::CancelSend cancel);
   ~OrthancSendJobs() override;
   OrthancSendJobs(const OrthancSendJobs&) = delete;
   OrthancSendJobs& operator=(const OrthancSendJobs&) = delete;
@@ -47,6 +51,8 @@ class OrthancSendJobs : public JobsEngine {
   std::string Submit(std::shared_ptr<SendJob> job) override;
   State GetState(const std::string& id) override;
   void Resume(const std::string& id) override;
+  State AwaitStep(const std::string& id, double seconds) override;
+  void Delete(const std::string& id) override;
 
  private:
   OrthancPluginContext* context_;

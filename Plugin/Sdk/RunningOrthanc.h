@@ -29,6 +29,10 @@ class RunningOrthanc {
   // SDK call reaches for a status other than 200: a header the plugin sets
   // comes out as a second Content-Type.
   bool AddsTypeToStatusBodies() const { return IsAtLeast(1, 12, 2); }
+  // DELETE /jobs/{id} (1.12.2) removes an ended job from the job history;
+  // before, the history only forgets its oldest job once JobsHistorySize
+  // newer ones ended.
+  bool HasDeleteJob() const { return IsAtLeast(1, 12, 2); }
 
  private:
   std::string version_;

@@ -1,9 +1,12 @@
 """Operating the plugin (issue 17, part A) against a real Orthanc 1.10 and the simulator:
 sends in Orthanc's /jobs as CloudIngestSend jobs (live while running, cancellable there,
-ending Success or Failure) that hold none of Orthanc's job workers, a durable queue pause, a bulk resend of failed studies, and a
-preview that matches the send that follows it."""
+ending Success or Failure) that hold none of Orthanc's job workers and push no user's job out
+of Orthanc's job history (issue 22), a durable queue pause, a bulk resend of failed studies,
+and a preview that matches the send that follows it."""
 
+import json
 import os
+import sys
 import time
 import unittest
 
@@ -53,7 +56,8 @@ class OperationsTest(unittest.TestCase):
 
     def test_sends_show_as_live_orthanc_jobs_that_hold_no_job_worker(self):
         # One job worker for all of Orthanc: a job holding it would stall the archive below.
-        sim, orthanc = self.start_servers(extra={"ConcurrentJobs": 1}, Concurrency=1)
+        # "Jobs": "All" keeps every send's job, automatic ones included, once ended.
+        sim, orthanc = self.start_servers(extra={"ConcurrentJobs": 1}, Concurrency=1, Jobs="All")
         uid, study_id = self.store_study("sent", instances=4)
         entry = cloudtest.wait_until_sent(orthanc, uid)
         job = orthanc.wait_for(lambda: job_of(orthanc, study_id, "Success"), timeout=10,
@@ -103,6 +107,62 @@ class OperationsTest(unittest.TestCase):
         # No job left standing after a restart: Orthanc keeps none of ours.
         orthanc.restart()
         self.assertEqual([], send_jobs(orthanc))
+
+    def test_automatic_sends_push_no_users_job_out_of_orthancs_job_history(self):
+        """Orthanc keeps only JobsHistorySize (default 10) ended jobs and forgets the oldest.
+        At default settings a user's archive job started before 30 automatic sends still
+        answers with its archive after them: on Orthanc 1.10 an automatic send gets no job,
+        and from 1.12.2 on each send's job is deleted once it ended. A send a person asks
+        for still shows as a CloudIngestSend job."""
+        sim, orthanc = self.start_servers()
+        version = orthanc.get("/system")["Version"]  # "mainline": newer than any release
+        deletes = version == "mainline" or tuple(map(int, version.split("."))) >= (1, 12, 2)
+        uid, study_id = self.store_study("mine", instances=2)
+        cloudtest.wait_until_sent(orthanc, uid)
+
+        # A requested send is a live job while it runs (its upload held 2 s).
+        sim.faults({"endpoint": "put", "delay_ms": 2000, "count": 2})
+        orthanc.post("/cloud-ingest/studies/%s/send" % study_id, {})
+        orthanc.wait_for(lambda: [j for j in send_jobs(orthanc) if j["State"] == "Paused"
+                                  and j["Content"]["orthanc_study_id"] == study_id
+                                  and j["Content"]["trigger"] == "manual"],
+                         timeout=20, message="the requested send's live job")
+        self.wait_state(study_id, "sent", timeout=30)
+
+        # The user's own job: an archive to download later.
+        archive = orthanc.post("/studies/%s/archive" % study_id, {"Asynchronous": True})["ID"]
+        orthanc.wait_for(lambda: orthanc.get("/jobs/" + archive)["State"] == "Success",
+                         timeout=30, message="the archive job done")
+
+        count = 30
+        started = time.monotonic()
+        for i in range(count):
+            study = cloudtest.generate(self.tmp, "auto%02d" % i, series=1, instances=1, size_kb=2)
+            orthanc.upload_instance(study["instances"][0][0])
+
+        def all_sent():
+            sent = orthanc.get("/cloud-ingest/studies?state=sent&limit=1000")["studies"]
+            return len(sent) >= count + 1
+        orthanc.wait_for(all_sent, timeout=120, interval=0.5, message="the automatic sends done")
+        elapsed = time.monotonic() - started
+        sys.stderr.write("\n%d automatic sends in %.1f s\n" % (count, elapsed))
+
+        # Every send's job has taken its last step (or is gone).
+        orthanc.wait_for(lambda: all(j["State"] in ("Success", "Failure")
+                                     for j in send_jobs(orthanc)),
+                         timeout=20, message="every send's job ended")
+        status, _, body = orthanc.request("GET", "/jobs/" + archive)
+        self.assertEqual(200, status, "the user's archive job is gone from Orthanc's history")
+        self.assertEqual("Success", json.loads(body)["State"])
+        status, _, body = orthanc.request("GET", "/jobs/%s/archive" % archive)
+        self.assertEqual(200, status, body[:200])
+        self.assertEqual(b"PK", body[:2])
+        if deletes:  # each send's job goes once ended
+            orthanc.wait_for(lambda: not send_jobs(orthanc), timeout=20,
+                             message="no send's job left in the history")
+        else:  # only the requested send has a job
+            self.assertEqual([study_id], [j["Content"]["orthanc_study_id"]
+                                          for j in send_jobs(orthanc)])
 
     def test_a_paused_queue_sends_nothing_even_after_a_restart_until_resumed(self):
         sim, orthanc = self.start_servers()

@@ -31,8 +31,9 @@ def run_verifier(*args):
 
 
 class SecurityTest(cloudtest.SharedServersTestCase):
+    # "Jobs": "All": the automatic send below gets its job on Orthanc 1.10 too.
     ingest = {"Permissions": {"Users": dict(USERS, admin="admin"), "Default": "none"},
-              "AuditKey": AUDIT_KEY, "NodeName": "node-it"}
+              "AuditKey": AUDIT_KEY, "NodeName": "node-it", "Jobs": "All"}
 
     @classmethod
     def prepare(cls):

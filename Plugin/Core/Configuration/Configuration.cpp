@@ -68,7 +68,7 @@ const char* const kKnownKeys[] = {
     "StudyRetryDelay", "TemporaryDirectory", "UploadModeRules", "Dcm2niixPath", "NiftiFallback",
     "ChangesPollInterval", "MaxMemory", "MaxConcurrency", "AllowInsecureUploads", "DatabaseSchema",
     "NodeName", "LeaseDuration", "SendWindows", "MaxSendRate", "Webhooks", "QueueStalledAfter",
-    "Permissions", "AuditKey", "AuditSyslog", "Deidentify"};
+    "Permissions", "AuditKey", "AuditSyslog", "Deidentify", "Jobs"};
 
 const std::vector<std::string> kFilterKeys = {"Modalities", "CallingAets"};
 const std::vector<std::string> kRuleKeys = {"Modalities", "CallingAets", "UploadMode",

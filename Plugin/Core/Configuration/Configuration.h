@@ -24,6 +24,12 @@ std::string ToString(UploadMode mode);
 // measured round-trip time up to MaxConcurrency).
 enum class ConcurrencyMode { Fixed, Auto };
 
+// Jobs: which sends show in Orthanc's /jobs as CloudIngestSend jobs. Auto:
+// every send, each job deleted from Orthanc's job history once it ended where
+// Orthanc can (1.12.2), else Requested. Requested: only the sends a person
+// asked for (trigger "manual"). All: every send, ended jobs kept.
+enum class SendJobsPolicy { Auto, All, Requested, None };
+
 // What to do with instances that arrive after a study was sent.
 enum class LateInstancePolicy { ResendStudy, Ignore };
 
@@ -146,7 +152,8 @@ struct Configuration {
   uint64_t maxSendRate = 0;             // bytes per second over every upload; 0: no cap
   std::vector<WebhookSettings> webhooks;
   double queueStalledAfter = 1800;  // seconds without a send while work waits: queue_stalled
-  std::string webhookSpool;         // the webhooks' durable queue (SQLite file)
+  SendJobsPolicy jobs = SendJobsPolicy::Auto;
+  std::string webhookSpool;  // the webhooks' durable queue (SQLite file)
   PermissionSettings permissions;
   std::string auditKey;  // signs audit records and receipts; empty: none
   SyslogSettings auditSyslog;

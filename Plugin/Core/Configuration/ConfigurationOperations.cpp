@@ -7,6 +7,8 @@
 //                patient data, and the receiver is then on this machine).
 // QueueStalledAfter  seconds, default 1800 (extension): how long nothing is
 //                sent while work waits before "queue_stalled" is posted.
+// Jobs           "Auto" (default) | "All" | "Requested" | "None" (extension):
+//                which sends show in Orthanc's /jobs (SendJobsPolicy).
 #include "Core/Configuration/ConfigurationOperations.h"
 
 #include <algorithm>
@@ -171,6 +173,12 @@ void ReadOperations(const Json::Value& section, Configuration& config) {
   ReadWebhooks(section, config);
   ReadSeconds(section, "QueueStalledAfter", "CloudIngest", 7 * 86400, "1800",
               config.queueStalledAfter);
+  ReadChoice<SendJobsPolicy>(section, "Jobs",
+                             {{"Auto", SendJobsPolicy::Auto},
+                              {"All", SendJobsPolicy::All},
+                              {"Requested", SendJobsPolicy::Requested},
+                              {"None", SendJobsPolicy::None}},
+                             config.jobs);
 }
 
 }  // namespace CloudIngest

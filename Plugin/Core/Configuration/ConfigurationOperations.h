@@ -1,6 +1,6 @@
 #pragma once
 // The operations keys of the CloudIngest section: SendWindows, MaxSendRate,
-// Webhooks and QueueStalledAfter (docs/REFERENCE.md, Configuration).
+// Webhooks, QueueStalledAfter and Jobs (docs/REFERENCE.md, Configuration).
 #include <json/value.h>
 
 #include "Core/Configuration/Configuration.h"
