@@ -5,6 +5,8 @@
 #include <string>
 
 #include "Core/CloudIngestService.h"
+#include "Core/Sending/CloudStateLabels.h"
+#include "Core/Sending/SendObserverList.h"
 #include "Rest/RestApi.h"
 #include "Sdk/Embedded.h"
 #include "Sdk/Metrics.h"
@@ -12,10 +14,12 @@
 #include "Sdk/OrthancDeidentifier.h"
 #include "Sdk/OrthancLogger.h"
 #include "Sdk/OrthancSendJobs.h"
+#include "Sdk/OrthancStudyLabels.h"
 #include "Sdk/OrthancStudySource.h"
 #include "Sdk/PluginConfiguration.h"
 #include "Sdk/RestAdapter.h"
 #include "Sdk/RunningOrthanc.h"
+#include "Sdk/ThreadNames.h"
 #include "Sdk/VersionedCalls.h"
 
 namespace {
@@ -31,7 +35,10 @@ struct PluginState {
   std::unique_ptr<Sdk::OrthancStudySource> source;
   std::unique_ptr<Sdk::OrthancChangeFeed> changes;
   std::unique_ptr<Sdk::OrthancDeidentifier> deidentifier;
-  std::unique_ptr<Sdk::OrthancSendJobs> jobs;   // outlives the service's workers
+  std::unique_ptr<Sdk::OrthancSendJobs> jobs;  // these four outlive the service's workers
+  std::unique_ptr<Sdk::OrthancStudyLabels> labels;
+  std::unique_ptr<CloudStateLabels> labeller;  // when Labels.Enable
+  std::unique_ptr<SendObserverList> observers;
   std::unique_ptr<CloudIngestService> service;  // null when disabled
   std::unique_ptr<RestApi> rest;
 };
@@ -100,6 +107,28 @@ void OnRefreshMetrics() {
   }
 }
 
+// A setting the running Orthanc cannot honour stops the start, as a
+// configuration error does.
+void RequireFeatures(const Configuration& config, const Sdk::RunningOrthanc& orthanc) {
+  if (config.labels.enable && !orthanc.HasLabels()) {
+    throw ConfigurationError("CloudIngest.Labels: needs Orthanc 1.12.0 or newer (running " +
+                             orthanc.Version() + ")");
+  }
+}
+
+// Orthanc's jobs list, and the cloud-state labels when enabled, hear every send.
+void ObserveSends(OrthancPluginContext* context) {
+  plugin->observers = std::make_unique<SendObserverList>(*plugin->log);
+  plugin->observers->Add(plugin->jobs->Observer());
+  const LabelSettings& labels = plugin->service->Config().labels;
+  if (labels.enable) {
+    plugin->labels = std::make_unique<Sdk::OrthancStudyLabels>(context);
+    plugin->labeller = std::make_unique<CloudStateLabels>(labels, *plugin->labels, *plugin->log);
+    plugin->observers->Add(*plugin->labeller);
+  }
+  plugin->service->SetSendObserver(plugin->observers.get());
+}
+
 }  // namespace
 
 extern "C" {
@@ -122,6 +151,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   PermissionSettings permissions;
   try {
     Configuration config = Sdk::ReadConfiguration(context);
+    RequireFeatures(config, *plugin->orthanc);
     permissions = config.permissions;
     if (!permissions.configured) {
       plugin->log->Warning(
@@ -131,17 +161,18 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
     if (config.enable) {
       plugin->source = std::make_unique<Sdk::OrthancStudySource>(
           context, Sdk::ReadGlobalBool(context, "StorageCompression", false));
-      plugin->changes = std::make_unique<Sdk::OrthancChangeFeed>(context);
+      plugin->changes =
+          std::make_unique<Sdk::OrthancChangeFeed>(context, *plugin->orthanc, *plugin->log);
       plugin->deidentifier = std::make_unique<Sdk::OrthancDeidentifier>(context);
       plugin->service = std::make_unique<CloudIngestService>(
           std::move(config), *plugin->source, *plugin->log, plugin->changes.get(), nullptr, nullptr,
-          plugin->deidentifier.get());
+          plugin->deidentifier.get(), Sdk::MakeThreadNamer(context, *plugin->orthanc));
       // A send's job cancelled in Orthanc's /jobs cancels the send.
       plugin->jobs = std::make_unique<Sdk::OrthancSendJobs>(
           context, *plugin->orthanc, *plugin->log, [](const std::string& orthancStudyId) {
             if (plugin && plugin->service) plugin->service->Cancel(orthancStudyId);
           });
-      plugin->service->SetSendObserver(&plugin->jobs->Observer());
+      ObserveSends(context);
       plugin->log->Warning("CloudIngest: sending stable studies to " +
                            plugin->service->Config().url + " (audit log " +
                            plugin->service->Config().auditLog + "; Orthanc " +
