@@ -5,6 +5,8 @@
 #include <string>
 
 #include "Core/CloudIngestService.h"
+#include "Core/Sending/CloudStateLabels.h"
+#include "Core/Sending/SendObserverList.h"
 #include "Rest/JobRoutes.h"
 #include "Rest/RestApi.h"
 #include "Sdk/Embedded.h"
@@ -13,10 +15,12 @@
 #include "Sdk/OrthancDeidentifier.h"
 #include "Sdk/OrthancLogger.h"
 #include "Sdk/OrthancSendJobs.h"
+#include "Sdk/OrthancStudyLabels.h"
 #include "Sdk/OrthancStudySource.h"
 #include "Sdk/PluginConfiguration.h"
 #include "Sdk/RestAdapter.h"
 #include "Sdk/RunningOrthanc.h"
+#include "Sdk/ThreadNames.h"
 #include "Sdk/VersionedCalls.h"
 
 namespace {
@@ -32,7 +36,10 @@ struct PluginState {
   std::unique_ptr<Sdk::OrthancStudySource> source;
   std::unique_ptr<Sdk::OrthancChangeFeed> changes;
   std::unique_ptr<Sdk::OrthancDeidentifier> deidentifier;
-  std::unique_ptr<Sdk::OrthancSendJobs> jobs;   // outlives the service's workers
+  std::unique_ptr<Sdk::OrthancSendJobs> jobs;  // these four outlive the service's workers
+  std::unique_ptr<Sdk::OrthancStudyLabels> labels;
+  std::unique_ptr<CloudStateLabels> labeller;  // when Labels.Enable
+  std::unique_ptr<SendObserverList> observers;
   std::unique_ptr<CloudIngestService> service;  // null when disabled
   std::unique_ptr<JobsGuard> jobsGuard;         // null when disabled
   std::unique_ptr<RestApi> rest;
@@ -111,6 +118,28 @@ void OnRefreshMetrics() {
   }
 }
 
+// A setting the running Orthanc cannot honour stops the start, as a
+// configuration error does.
+void RequireFeatures(const Configuration& config, const Sdk::RunningOrthanc& orthanc) {
+  if (config.labels.enable && !orthanc.HasLabels()) {
+    throw ConfigurationError("CloudIngest.Labels: needs Orthanc 1.12.0 or newer (running " +
+                             orthanc.Version() + ")");
+  }
+}
+
+// Orthanc's jobs list, and the cloud-state labels when enabled, hear every send.
+void ObserveSends(OrthancPluginContext* context) {
+  plugin->observers = std::make_unique<SendObserverList>(*plugin->log);
+  plugin->observers->Add(plugin->jobs->Jobs());
+  const LabelSettings& labels = plugin->service->Config().labels;
+  if (labels.enable) {
+    plugin->labels = std::make_unique<Sdk::OrthancStudyLabels>(context);
+    plugin->labeller = std::make_unique<CloudStateLabels>(labels, *plugin->labels, *plugin->log);
+    plugin->observers->Add(*plugin->labeller);
+  }
+  plugin->service->SetSendObserver(plugin->observers.get());
+}
+
 }  // namespace
 
 extern "C" {
@@ -133,6 +162,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
   PermissionSettings permissions;
   try {
     Configuration config = Sdk::ReadConfiguration(context);
+    RequireFeatures(config, *plugin->orthanc);
     permissions = config.permissions;
     if (!permissions.configured) {
       plugin->log->Warning(
@@ -142,11 +172,12 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
     if (config.enable) {
       plugin->source = std::make_unique<Sdk::OrthancStudySource>(
           context, Sdk::ReadGlobalBool(context, "StorageCompression", false));
-      plugin->changes = std::make_unique<Sdk::OrthancChangeFeed>(context);
+      plugin->changes =
+          std::make_unique<Sdk::OrthancChangeFeed>(context, *plugin->orthanc, *plugin->log);
       plugin->deidentifier = std::make_unique<Sdk::OrthancDeidentifier>(context);
       plugin->service = std::make_unique<CloudIngestService>(
           std::move(config), *plugin->source, *plugin->log, plugin->changes.get(), nullptr, nullptr,
-          plugin->deidentifier.get());
+          plugin->deidentifier.get(), Sdk::MakeThreadNamer(context, *plugin->orthanc));
       // A send's job cancelled in Orthanc's /jobs cancels the send.
       plugin->jobs = std::make_unique<Sdk::OrthancSendJobs>(
           context, *plugin->orthanc, plugin->service->Config().jobs, *plugin->log,
@@ -155,7 +186,7 @@ ORTHANC_PLUGINS_API int32_t OrthancPluginInitialize(OrthancPluginContext* contex
             plugin->service->Cancel({cancelled.orthancStudyId, cancelled.user,
                                      "job " + cancelled.jobId + " cancelled in Orthanc's /jobs"});
           });
-      plugin->service->SetSendObserver(&plugin->jobs->Jobs());
+      ObserveSends(context);
       plugin->jobsGuard =
           std::make_unique<JobsGuard>(*plugin->service, plugin->jobs->Jobs(), permissions);
       plugin->log->Warning(

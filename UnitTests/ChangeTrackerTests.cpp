@@ -254,6 +254,45 @@ TEST_F(ChangesTest, TrackerFollowsALogClearedWhileRunningFromItsEnd) {
   EXPECT_EQ(first - 1, tracker.Poll());  // followed again: the arriving study holds it
 }
 
+// Orthanc 1.12.5's ExtendedChanges (/changes?type=NewStudy;StableStudy):
+// pages with gaps, and a "Last" at the log's end when nothing matched.
+TEST_F(ChangesTest, AFilteredFeedStillFindsAStudyWhoseStableStudyNeverCame) {
+  Scan();
+  feed_.filtered = true;
+  feed_.Add("NewStudy", "half-received");  // Orthanc killed before it was stable
+  feed_.Add("NewInstance", "half-received-i0", "Instance");
+  Receive("received");
+  const int64_t stable = feed_.LastSeq();
+  feed_.Add("NewInstance", "other-i0", "Instance");  // not in a filtered page
+  EXPECT_EQ(2u, Scan());
+  EXPECT_EQ("catch-up", queue_->Get("half-received")->trigger);
+  EXPECT_EQ("catch-up", queue_->Get("received")->trigger);
+  EXPECT_EQ(stable, queue_->GetChangesCursor());  // the last change read
+  EXPECT_EQ(0u, Scan());                          // both on their way; nothing read twice
+  // A page without a change ends at the log's end: past the gap the filter left.
+  EXPECT_EQ(feed_.LastSeq(), queue_->GetChangesCursor());
+}
+
+TEST_F(ChangesTest, TrackerOnAFilteredFeedHoldsTheCursorBeforeAnUnstableStudy) {
+  Scan();
+  feed_.filtered = true;
+  ChangeTracker tracker(feed_, *queue_, clock_, nullptr, 10);
+  Receive("a");
+  const int64_t stable = feed_.LastSeq();
+  feed_.Add("NewInstance", "x-i0", "Instance");
+  const int64_t slow = feed_.Add("NewStudy", "slow");
+  feed_.Add("NewInstance", "slow-i0", "Instance");
+  EXPECT_EQ(stable - 1, tracker.Poll());  // "a" settling
+  clock_.Advance(11);
+  EXPECT_EQ(slow - 1, tracker.Poll());  // "a" settled; "slow" is not stable
+  const int64_t slowStable = feed_.Add("StableStudy", "slow");
+  feed_.Add("NewInstance", "y-i0", "Instance");
+  tracker.Poll();
+  clock_.Advance(11);
+  EXPECT_LT(slowStable, feed_.LastSeq());
+  EXPECT_EQ(feed_.LastSeq(), tracker.Poll());  // settled, and past the gap after it
+}
+
 TEST_F(ChangesTest, TrackerNeverMovesTheCursorBack) {
   Scan();
   ChangeTracker tracker(feed_, *queue_, clock_, nullptr, 10);

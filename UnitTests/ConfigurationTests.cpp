@@ -868,7 +868,8 @@ TEST(ConfigurationExamples, FullStatesEveryKeyWithItsDefault) {
                           "MaxMemory",
                           "MaxSendRate",
                           "QueueStalledAfter",
-                          "Jobs"}) {
+                          "Jobs",
+                          "Labels"}) {
     EXPECT_TRUE(full.isMember(key)) << key;
   }
   // Orthanc's own defaults on Debian, as the plugin would receive them.
@@ -888,6 +889,10 @@ TEST(ConfigurationExamples, FullStatesEveryKeyWithItsDefault) {
   EXPECT_EQ(b.scope, a.scope);
   EXPECT_EQ(b.maxSendRate, a.maxSendRate);
   EXPECT_EQ(b.queueStalledAfter, a.queueStalledAfter);
+  EXPECT_EQ(b.labels.enable, a.labels.enable);
+  EXPECT_EQ(b.labels.sent, a.labels.sent);
+  EXPECT_EQ(b.labels.failed, a.labels.failed);
+  EXPECT_EQ(b.labels.sending, a.labels.sending);
   EXPECT_EQ(b.autoSend, a.autoSend);
   EXPECT_EQ(b.uploadMode, a.uploadMode);
   EXPECT_EQ(b.filters.modalities, a.filters.modalities);

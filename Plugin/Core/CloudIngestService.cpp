@@ -58,7 +58,8 @@ TokenSettings MakeTokenSettings(const Configuration& config) {
 
 CloudIngestService::CloudIngestService(Configuration config, IStudySource& source, ILogger& log,
                                        IChangeFeed* changes, std::unique_ptr<IHttpClient> http,
-                                       std::unique_ptr<IClock> clock, IDeidentifier* deidentifier)
+                                       std::unique_ptr<IClock> clock, IDeidentifier* deidentifier,
+                                       ThreadStarter::Namer nameThread)
     : config_(std::move(config)),
       deidentifier_(deidentifier),
       source_(source),
@@ -67,7 +68,7 @@ CloudIngestService::CloudIngestService(Configuration config, IStudySource& sourc
       clock_(clock ? std::move(clock) : std::make_unique<SystemClock>()),
       http_(http ? std::move(http) : MakeCurlClient(config_)) {
   OpenQueue();
-  threads_ = std::make_unique<ThreadStarter>(log_);
+  threads_ = std::make_unique<ThreadStarter>(log_, nullptr, std::move(nameThread));
   OpenAudit();
   tokens_ = std::make_unique<TokenProvider>(
       MakeTokenSettings(config_), *http_, *clock_, [this](const TokenState& state) {
@@ -254,11 +255,13 @@ void CloudIngestService::Start() {
   if (recovered) scheduler_->Start();
   catchUpStop_.Reset();
   if (!leases_.joinable()) {
-    leases_ = threads_->StartOne([this, recovered] { KeepClaims(recovered); }, "renewing claims");
+    leases_ = threads_->StartOne([this, recovered] { KeepClaims(recovered); }, "renewing claims",
+                                 {"ci-leases"});
   }
   webhooks_->Start([this] { return ProbeQueue(); });
   if (changes_ != nullptr && !catchUp_.joinable()) {
-    catchUp_ = threads_->StartOne([this] { FollowChanges(); }, "following /changes");
+    catchUp_ =
+        threads_->StartOne([this] { FollowChanges(); }, "following /changes", {"ci-changes"});
   }
 }
 

@@ -45,10 +45,11 @@ class CloudIngestService : public IngestService {
   // down, then followed while running so that the next scan starts late.
   // `deidentifier` (may be null: then a study to de-identify fails) reads
   // instances through Orthanc's anonymization when Deidentify is on.
+  // `nameThread` (may be null) names each thread the service starts.
   CloudIngestService(Configuration config, IStudySource& source, ILogger& log,
                      IChangeFeed* changes = nullptr, std::unique_ptr<IHttpClient> http = nullptr,
-                     std::unique_ptr<IClock> clock = nullptr,
-                     IDeidentifier* deidentifier = nullptr);
+                     std::unique_ptr<IClock> clock = nullptr, IDeidentifier* deidentifier = nullptr,
+                     ThreadStarter::Namer nameThread = nullptr);
   ~CloudIngestService() override;
 
   // Called from Orthanc's OnChange callback: a durable insert, nothing else.

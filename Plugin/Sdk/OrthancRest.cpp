@@ -43,6 +43,17 @@ std::string OrthancRest::PostBinary(const std::string& uri, const std::string& b
   return buffer.ToString();
 }
 
+void OrthancRest::Put(const std::string& uri, const std::string& body) const {
+  MemoryBuffer buffer(context_);
+  const OrthancPluginErrorCode code = OrthancPluginRestApiPut(
+      context_, buffer.Target(), uri.c_str(), body.data(), static_cast<uint32_t>(body.size()));
+  if (code != OrthancPluginErrorCode_Success) {
+    throw OrthancRestError("PUT " + uri + " inside Orthanc failed: " +
+                               OrthancPluginGetErrorDescription(context_, code),
+                           code);
+  }
+}
+
 void OrthancRest::Delete(const std::string& uri) const {
   const OrthancPluginErrorCode code = OrthancPluginRestApiDelete(context_, uri.c_str());
   if (code != OrthancPluginErrorCode_Success) {

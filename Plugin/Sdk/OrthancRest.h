@@ -26,7 +26,8 @@ class OrthancRest {
   Json::Value GetJson(const std::string& uri) const;
   // POST with a body; the answer's bytes. Throws OrthancRestError.
   std::string PostBinary(const std::string& uri, const std::string& body) const;
-  // Throws OrthancRestError.
+  // PUT and DELETE without an answer. Throw OrthancRestError.
+  void Put(const std::string& uri, const std::string& body) const;
   void Delete(const std::string& uri) const;
   // false when Orthanc answers "unknown resource".
   bool TryGetJson(const std::string& uri, Json::Value& result) const;

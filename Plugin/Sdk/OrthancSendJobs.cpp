@@ -6,6 +6,7 @@
 #include <system_error>
 
 #include "Sdk/OrthancHandles.h"
+#include "Sdk/ThreadNames.h"
 #include "Sdk/VersionedCalls.h"
 
 namespace CloudIngest::Sdk {
@@ -114,6 +115,7 @@ void OrthancSendJobs::Start() {
   stop_.Reset();
   try {
     refresher_ = std::thread([this] {
+      NameServiceThread(context_, orthanc_, "ci-jobs");
       while (stop_.WaitFor(kRefreshInterval)) jobs_.Refresh();
     });
   } catch (const std::system_error& e) {

@@ -33,6 +33,14 @@ class RunningOrthanc {
   // before, the history only forgets its oldest job once JobsHistorySize
   // newer ones ended.
   bool HasDeleteJob() const { return IsAtLeast(1, 12, 2); }
+  // Labels on resources, /tools/find's "Labels" (1.12.0).
+  bool HasLabels() const { return IsAtLeast(1, 12, 0); }
+  // OrthancPluginSetCurrentThreadName (1.12.2): the name in Orthanc's log
+  // lines. 1.10 logs "unknown service" for it.
+  bool HasThreadNames() const { return IsAtLeast(1, 12, 2); }
+  // /system's "Capabilities" (1.12.5): whether /changes takes "type" depends
+  // on the index (HasExtendedChanges), so this only says where to look.
+  bool ReportsCapabilities() const { return IsAtLeast(1, 12, 5); }
 
  private:
   std::string version_;

@@ -8,8 +8,9 @@ namespace CloudIngest::Sdk {
 namespace {
 
 // Service numbers and layouts as released; see RunningOrthanc for when each may be called.
-constexpr int kCreateJobService = 9000;   // SDK 1.4.2; deprecated from 1.11.3
-constexpr int kCreateJob2Service = 9004;  // SDK 1.11.3
+constexpr int kCreateJobService = 9000;           // SDK 1.4.2; deprecated from 1.11.3
+constexpr int kCreateJob2Service = 9004;          // SDK 1.11.3
+constexpr int kSetCurrentThreadNameService = 44;  // SDK 1.12.2; its parameter is the name
 
 using GetContent = const char* (*)(void* job);
 using GetSerialized = const char* (*)(void* job);
@@ -87,6 +88,13 @@ OrthancPluginJob* CreateUnsavedJob(OrthancPluginContext* context, const RunningO
   jobContent = callbacks.content;
   return Create(context, kCreateJob2Service, job, type, callbacks, &ContentIntoBuffer,
                 &NotSerialized2);
+}
+
+void SetCurrentThreadName(OrthancPluginContext* context, const RunningOrthanc& orthanc,
+                          const std::string& name) {
+  if (!orthanc.HasThreadNames()) return;
+  context->InvokeService(context, static_cast<_OrthancPluginService>(kSetCurrentThreadNameService),
+                         name.c_str());
 }
 
 void SetPluginProperty(OrthancPluginContext* context, PluginProperty property,

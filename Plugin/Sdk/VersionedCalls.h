@@ -29,6 +29,11 @@ struct JobCallbacks {
 OrthancPluginJob* CreateUnsavedJob(OrthancPluginContext* context, const RunningOrthanc& orthanc,
                                    void* job, const char* type, const JobCallbacks& callbacks);
 
+// Names the calling thread in Orthanc's log (at most 16 characters) when the
+// running Orthanc has the service; does nothing otherwise.
+void SetCurrentThreadName(OrthancPluginContext* context, const RunningOrthanc& orthanc,
+                          const std::string& name);
+
 enum class PluginProperty { Description, RootUri, OrthancExplorer };
 
 // The explicit-name form every Orthanc takes (what SetDescription2 and its

@@ -1,6 +1,8 @@
 #pragma once
 // Orthanc's /changes log in memory: changes are appended with increasing
 // sequence numbers and read back in pages, as the REST route does.
+#include <algorithm>
+#include <iterator>
 #include <mutex>
 #include <string>
 #include <vector>
@@ -29,7 +31,7 @@ class FakeChangeFeed : public IChangeFeed {
     ChangesPage page;
     page.last = since;
     for (const auto& change : changes_) {
-      if (change.seq <= since) continue;
+      if (change.seq <= since || !Matches(change)) continue;
       if (page.changes.size() == limit) {
         page.done = false;
         return page;
@@ -38,6 +40,8 @@ class FakeChangeFeed : public IChangeFeed {
       page.last = change.seq;
     }
     page.done = true;
+    // As Orthanc: a page without a change ends at the log's end (filtered or not).
+    if (page.changes.empty()) page.last = lastSeq_;
     return page;
   }
 
@@ -54,8 +58,16 @@ class FakeChangeFeed : public IChangeFeed {
   }
 
   int pagesRead = 0;
+  // Pages hold kLoggedStudyChanges only (/changes?type=..., Orthanc 1.12.5's ExtendedChanges).
+  bool filtered = false;
 
  private:
+  bool Matches(const Change& change) const {
+    if (!filtered) return true;
+    return std::find(std::begin(kLoggedStudyChanges), std::end(kLoggedStudyChanges),
+                     change.changeType) != std::end(kLoggedStudyChanges);
+  }
+
   std::mutex mutex_;
   std::vector<Change> changes_;
   int64_t lastSeq_ = 0;

@@ -66,7 +66,7 @@ SyslogForwarder::SyslogForwarder(const SyslogSettings& settings, const std::stri
     if (!found) break;
     pending_++;
   }
-  thread_ = threads.StartOne([this] { Run(); }, "audit syslog delivery");
+  thread_ = threads.StartOne([this] { Run(); }, "audit syslog delivery", {"ci-syslog"});
   if (!thread_.joinable()) {
     log_.Error("CloudIngest: audit records are spooled in '" + spoolPath_ +
                "' but cannot be delivered (no thread)");

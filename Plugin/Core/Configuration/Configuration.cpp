@@ -68,7 +68,7 @@ const char* const kKnownKeys[] = {
     "StudyRetryDelay", "TemporaryDirectory", "UploadModeRules", "Dcm2niixPath", "NiftiFallback",
     "ChangesPollInterval", "MaxMemory", "MaxConcurrency", "AllowInsecureUploads", "DatabaseSchema",
     "NodeName", "LeaseDuration", "SendWindows", "MaxSendRate", "Webhooks", "QueueStalledAfter",
-    "Permissions", "AuditKey", "AuditSyslog", "Deidentify", "Jobs"};
+    "Permissions", "AuditKey", "AuditSyslog", "Deidentify", "Jobs", "Labels"};
 
 const std::vector<std::string> kFilterKeys = {"Modalities", "CallingAets"};
 const std::vector<std::string> kRuleKeys = {"Modalities", "CallingAets", "UploadMode",
@@ -405,6 +405,7 @@ Configuration ParseConfiguration(const Json::Value& section, const OrthancDefaul
   UseNodeFileNames(section, defaults.indexDirectory, config);
   ReadOperations(section, config);
   ReadSecurity(section, defaults, config);
+  ReadLabels(section, config.labels);
 
   if (config.enable) {
     RequireNonEmpty(section, "Url", config.url,

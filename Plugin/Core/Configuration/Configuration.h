@@ -11,6 +11,7 @@
 
 #include "Core/Configuration/ConfigurationCluster.h"
 #include "Core/Configuration/ConfigurationError.h"
+#include "Core/Configuration/ConfigurationLabels.h"
 #include "Core/Configuration/SendWindows.h"
 
 namespace CloudIngest {
@@ -158,6 +159,7 @@ struct Configuration {
   std::string auditKey;  // signs audit records and receipts; empty: none
   SyslogSettings auditSyslog;
   DeidentifySettings deidentify;
+  LabelSettings labels;  // Orthanc 1.12.0 or newer (checked where the running version is known)
 };
 
 // Values taken from Orthanc's global configuration, used as defaults.

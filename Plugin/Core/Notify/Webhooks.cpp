@@ -152,7 +152,7 @@ void WebhookNotifier::Start(std::function<QueueProbe()> probe) {
   probe_ = std::move(probe);
   stop_.Reset();
   http_->ResumeTransfers();
-  thread_ = threads_.StartOne([this] { Run(); }, "posting webhooks");
+  thread_ = threads_.StartOne([this] { Run(); }, "posting webhooks", {"ci-webhooks"});
 }
 
 void WebhookNotifier::Stop() {

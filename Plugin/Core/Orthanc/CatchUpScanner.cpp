@@ -34,6 +34,8 @@ unsigned CatchUpScanner::Scan(unsigned maxChanges) {
       }
       cursor = std::max(cursor, change.seq);
     }
+    // Past a filtered feed's last match: an empty page's end is the log's.
+    if (page.changes.empty()) cursor = std::max(cursor, page.last);
     seen += static_cast<unsigned>(page.changes.size());
     if (page.done || page.changes.empty()) break;
     if (seen >= maxChanges) {

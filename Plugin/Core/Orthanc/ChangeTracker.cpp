@@ -128,6 +128,8 @@ int64_t ChangeTracker::Poll(unsigned maxPages) {
       Observe(change, now);
       position_ = std::max(position_, change.seq);
     }
+    // Past a filtered feed's last match: an empty page's end is the log's.
+    if (changes.changes.empty()) position_ = std::max(position_, changes.last);
     if (changes.done || changes.changes.empty()) break;
   }
   QueueQuiet(now);

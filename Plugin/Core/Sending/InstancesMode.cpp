@@ -35,7 +35,8 @@ class InstanceUploads {
         std::max<size_t>(1, std::min<size_t>(attempt_.connections, instances_.size()));
     // This thread is one of them; the others may be fewer if the system refuses some.
     std::vector<std::thread> pool = attempt_.deps.threads.Start(
-        threads - 1, [this] { Work(); }, "the uploads of study " + attempt_.record.orthancId);
+        threads - 1, [this] { Work(); }, "the uploads of study " + attempt_.record.orthancId,
+        {"ci-upload", ThreadLifetime::Attempt});
     Work();
     for (auto& t : pool) t.join();
     if (firstError_) std::rethrow_exception(firstError_);

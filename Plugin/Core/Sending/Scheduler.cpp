@@ -47,8 +47,7 @@ void Scheduler::Start() {
   if (!threads_.empty()) return;
   stop_.Reset();
   idle_.Reset();
-  threads_ = starter_.Start(
-      workers_, [this] { Work(); }, "the study workers");
+  threads_ = starter_.Start(workers_, [this] { Work(); }, "the study workers", {"ci-send"});
   if (threads_.empty()) {
     log_.Error(
         "CloudIngest: no study worker could be started; studies stay queued until the "
