@@ -10,7 +10,7 @@ PKGS=(
   orthanc orthanc-dev dcmtk python3-pydicom python3-numpy
   libjsoncpp-dev libcurl4-openssl-dev libssl-dev libboost-dev
   libgtest-dev libgmock-dev libsqlite3-dev libzip-dev
-  clang clang-format libclang-rt-14-dev orthanc-dicomweb valgrind dcm2niix binutils
+  clang clang-format libclang-rt-dev orthanc-dicomweb valgrind dcm2niix binutils
   chromium curl ca-certificates procps
   postgresql libpq-dev orthanc-postgresql
   rsyslog rsyslog-gnutls openssl
