@@ -4,10 +4,12 @@
 # the integration tests that touch the Orthanc SDK against Debian 13's Orthanc
 # 1.12.7 (PostgreSQL 17 and orthanc-postgresql 5.0 for the two-node cluster).
 #
-# Usage: .ci/debian13.sh [--fresh] [--shell] [ctest args...]
-#   --fresh  make the root again (CI's clean clone starts without one anyway)
-#   --shell  open a shell in the prepared root (sources in /src, build in /build)
-#   ctest args are added to both ctest runs (e.g. -R test_send to run one suite)
+# Usage: .ci/debian13.sh [--fresh] [--prepare|--shell] [ctest args...]
+#   --fresh    make the root again (CI's clean clone starts without one anyway)
+#   --prepare  only make the root and install its packages (run-tests.sh does
+#              this in the background while the Debian 12 stages run)
+#   --shell    open a shell in the prepared root (sources in /src, build in /build)
+#   ctest args go to the integration tests' ctest (e.g. -R test_send for one suite)
 #
 # Everything lives in build-debian13/ (CLOUD_INGEST_DEBIAN13_DIR overrides it):
 # root/ is the Debian 13 system; its /src is a copy of this tree (taken on every
@@ -39,10 +41,11 @@ PKGS=(
 INTEGRATION='^Integration\.test_(send|routes|operations|deidentify|zip|webapp|cluster)$'
 CLUSTER_NODES=2
 
-fresh=0 shell=0
+fresh=0 shell=0 prepare=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --fresh) fresh=1 ;;
+    --prepare) prepare=1 ;;
     --shell) shell=1 ;;
     *) break ;;
   esac
@@ -114,7 +117,7 @@ phase() {  # prints the time the previous phase took, then the next one's name
 
 mkdir -p "$WORK"
 exec 9>"$WORK/.lock"
-flock -n 9 || { echo "debian13.sh: another run holds $WORK/.lock" >&2; exit 1; }
+flock -n 9 || { echo "debian13.sh: waiting for the run that holds $WORK/.lock"; flock 9; }
 trap 'undo_mounts' EXIT
 trap 'exit 130' INT TERM
 undo_mounts  # left by a run that was killed
@@ -160,6 +163,10 @@ if [ ${#missing[@]} -gt 0 ]; then
   in_root apt-get clean
 fi
 in_root update-ca-certificates >/dev/null
+if [ "$prepare" = 1 ]; then
+  phase ""
+  exit 0
+fi
 in_root dpkg-query -W -f='   ${Package} ${Version}\n' orthanc orthanc-postgresql postgresql-17 \
   gcc-14 cmake libzip-dev libjsoncpp-dev nodejs chromium
 
@@ -195,8 +202,11 @@ in_root cmake -S /src -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$WORK/cmake.
 in_root cmake --build /build -j2 --target OrthancCloudIngest UnitTests
 
 status=0
+# The unit tests in one process (ctest starts one per test: three times longer),
+# then the PostgreSQL store suite against PostgreSQL 17.
 phase "unit tests"
-in_root ctest --test-dir /build --output-on-failure -L unit "$@" || status=1
+in_root sh -c 'cd /build && ./UnitTests --gtest_filter=-*Postgres* --gtest_brief=1' || status=1
+in_root ctest --test-dir /build --output-on-failure -R '^Store\.postgresql$' || status=1
 phase "integration tests against Orthanc 1.12.7"
 in_root env CLOUD_INGEST_CLUSTER_NODES=$CLUSTER_NODES \
   ctest --test-dir /build --output-on-failure --timeout 900 -R "$INTEGRATION" "$@" || status=1
