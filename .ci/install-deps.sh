@@ -14,6 +14,7 @@ PKGS=(
   chromium curl ca-certificates procps
   postgresql libpq-dev orthanc-postgresql
   rsyslog rsyslog-gnutls openssl
+  debootstrap  # the Debian 13 stage (.ci/debian13.sh)
 )
 # Node.js: keep a preinstalled one (e.g. NodeSource 20); otherwise Debian's
 # npm, which then brings Node 20 (the simulator's store needs it) below.
