@@ -18,8 +18,8 @@
 # JavaScript (no .node addon), so Debian 13's node runs them as they are, and
 # the root needs no npm (whose Debian packages are half of the install).
 # A finished root is reused (a second run takes minutes; missing packages are
-# added). proc, dev and sys are mounted while the stage
-# runs and unmounted on every exit; the root is never deleted with a mount in it.
+# added). proc, dev and sys are mounted while the stage runs and unmounted on
+# every exit; the root is never deleted with a mount in it.
 # Needs root (debootstrap, chroot, mount) and the network to a Debian mirror.
 set -euo pipefail
 SRC="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)"
@@ -133,7 +133,9 @@ if [ "$fresh" = 1 ] || [ ! -x "$ROOT/usr/bin/apt-get" ]; then
 fi
 
 # What the root takes from the host on every run: name resolution, and the
-# extra CA certificates (npm fails with SELF_SIGNED_CERT_IN_CHAIN without them).
+# extra CA certificates (HTTPS from here may pass the host's intercepting proxy:
+# without them npm, curl and the like fail with SELF_SIGNED_CERT_IN_CHAIN).
+rm -f "$ROOT/etc/hosts" "$ROOT/etc/resolv.conf"  # links there would lead out of the root
 cp /etc/hosts /etc/resolv.conf "$ROOT/etc/"
 mkdir -p "$ROOT/usr/local/share/ca-certificates"
 for crt in /usr/local/share/ca-certificates/*.crt; do
