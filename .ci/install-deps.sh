@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Installs everything the build, the tests and the demo need on Debian 12.
+# Installs everything the build, the tests and the demo need on Debian 12 (or 13).
 # Idempotent: safe to run again.
 set -euo pipefail
 SUDO=""
@@ -10,10 +10,11 @@ PKGS=(
   orthanc orthanc-dev dcmtk python3-pydicom python3-numpy
   libjsoncpp-dev libcurl4-openssl-dev libssl-dev libboost-dev
   libgtest-dev libgmock-dev libsqlite3-dev libzip-dev
-  clang clang-format libclang-rt-14-dev orthanc-dicomweb valgrind dcm2niix binutils
+  clang clang-format libclang-rt-dev orthanc-dicomweb valgrind dcm2niix binutils ccache
   chromium curl ca-certificates procps
   postgresql libpq-dev orthanc-postgresql
   rsyslog rsyslog-gnutls openssl
+  debootstrap  # the Debian 13 stage (.ci/debian13.sh)
 )
 # Node.js: keep a preinstalled one (e.g. NodeSource 20); otherwise Debian's
 # npm, which then brings Node 20 (the simulator's store needs it) below.

@@ -6,7 +6,9 @@ set -euo pipefail
 out=${1:?usage: build-plugin.sh OUTPUT_DIR}
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 build="${CLOUD_INGEST_DOCKER_BUILD_DIR:-$root/build-docker}"
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release -DCLOUD_INGEST_INTEGRATION_TESTS=OFF
+# RelWithDebInfo, stripped below: the same objects as the build the test suite
+# runs (and, with a compiler cache, the same compilations: run-tests.sh).
+cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DCLOUD_INGEST_INTEGRATION_TESTS=OFF
 cmake --build "$build" -j"$(nproc)" --target OrthancCloudIngest
 mkdir -p "$out"
 cp -L "$build/libOrthancCloudIngest.so" "$out/libOrthancCloudIngest.so"

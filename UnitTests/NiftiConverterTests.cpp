@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <zip.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdio>

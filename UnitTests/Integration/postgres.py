@@ -1,5 +1,5 @@
-"""A throw-away PostgreSQL 15 server for tests: Debian's initdb and pg_ctl
-into a temporary folder, on a free port of 127.0.0.1, stopped by the PID in
+"""A throw-away PostgreSQL server for tests: Debian's initdb and pg_ctl (of the
+newest installed version: 15 on Debian 12, 17 on Debian 13) into a temporary folder, on a free port of 127.0.0.1, stopped by the PID in
 its postmaster.pid (never by name).
 
 Usable as a module (`with postgres.Server() as pg: pg.uri(...)`) and as a
@@ -10,6 +10,7 @@ when given one more word: `stop` (fast: sessions are cut), `start`, `restart`.
 """
 
 import argparse
+import glob
 import os
 import pwd
 import shlex
@@ -22,7 +23,17 @@ import time
 
 import harness
 
-PG_BIN = "/usr/lib/postgresql/15/bin"
+
+def _newest_postgresql_bin():
+    """Debian installs each major version in /usr/lib/postgresql/<major>/bin."""
+    found = glob.glob("/usr/lib/postgresql/*/bin/initdb")
+    if not found:
+        return "/usr/lib/postgresql/15/bin"  # a failing start then names the missing initdb
+    newest = max(found, key=lambda path: int(path.split("/")[-3]))
+    return os.path.dirname(newest)
+
+
+PG_BIN = os.environ.get("CLOUD_INGEST_PG_BIN") or _newest_postgresql_bin()
 
 
 def _as_postgres_user():
