@@ -38,7 +38,7 @@ PKGS=(
 )
 # The suites that touch the SDK: sending, routes, operations and jobs,
 # de-identification, ZIP, the page, and the cluster (run with two nodes).
-INTEGRATION='^Integration\.test_(send|routes|operations|deidentify|zip|webapp|cluster)$'
+INTEGRATION='^Integration\.test_(send|routes|operations|deidentify|zip|webapp|cluster|orthanc_versions)$'
 CLUSTER_NODES=2
 
 fresh=0 shell=0 prepare=0
