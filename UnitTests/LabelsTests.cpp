@@ -2,7 +2,9 @@
 // of the send observers, and the names ThreadStarter gives its threads.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <map>
+#include <mutex>
 #include <set>
 #include <stdexcept>
 #include <string>

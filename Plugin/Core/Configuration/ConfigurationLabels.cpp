@@ -1,5 +1,6 @@
 #include "Core/Configuration/ConfigurationLabels.h"
 
+#include <utility>
 #include <vector>
 
 #include "Core/Configuration/ConfigurationReaders.h"

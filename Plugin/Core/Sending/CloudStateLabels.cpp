@@ -1,6 +1,7 @@
 #include "Core/Sending/CloudStateLabels.h"
 
 #include <exception>
+#include <utility>
 
 #include "Core/Sending/StudySender.h"
 
