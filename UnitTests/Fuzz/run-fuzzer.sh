@@ -15,7 +15,9 @@ case "$name" in
   Configuration) sources=(Plugin/Core/Configuration/*.cpp Plugin/Core/Url.cpp
                           Plugin/Core/Deidentify/BasicProfile.cpp Plugin/Core/DicomTags.cpp) ;;
   RestBody) sources=(Plugin/Rest/RestBody.cpp Plugin/Core/JsonText.cpp) ;;
-  Router) sources=(Plugin/Rest/*.cpp Plugin/Core/Cloud/ApiResponses.cpp Plugin/Core/Cloud/ErrorResponses.cpp
+  Router) sources=(Plugin/Rest/Permissions.cpp Plugin/Rest/RestApi.cpp Plugin/Rest/RestBody.cpp
+                  Plugin/Rest/RestInput.cpp Plugin/Rest/RestJson.cpp Plugin/Rest/RoutePath.cpp
+                  Plugin/Core/Cloud/ApiResponses.cpp Plugin/Core/Cloud/ErrorResponses.cpp
                   Plugin/Core/Cloud/ResponseText.cpp Plugin/Core/Cloud/Http.cpp Plugin/Core/Url.cpp
                   Plugin/Core/JsonText.cpp Plugin/Core/Time.cpp Plugin/Core/Store/StudyRecord.cpp
                   Plugin/Core/Configuration/SendWindows.cpp
