@@ -19,15 +19,23 @@ Json::Value ParseJson(const std::string& text) {
   return value;
 }
 
+namespace {
+
+void ThrowUnlessSuccess(OrthancPluginContext* context, const char* method, const std::string& uri,
+                        OrthancPluginErrorCode code) {
+  if (code == OrthancPluginErrorCode_Success) return;
+  throw OrthancRestError(std::string(method) + " " + uri + " inside Orthanc failed: " +
+                             OrthancPluginGetErrorDescription(context, code),
+                         code);
+}
+
+}  // namespace
+
 std::string OrthancRest::GetBinary(const std::string& uri) const {
   MemoryBuffer buffer(context_);
   const OrthancPluginErrorCode code =
       OrthancPluginRestApiGet(context_, buffer.Target(), uri.c_str());
-  if (code != OrthancPluginErrorCode_Success) {
-    throw OrthancRestError("GET " + uri + " inside Orthanc failed: " +
-                               OrthancPluginGetErrorDescription(context_, code),
-                           code);
-  }
+  ThrowUnlessSuccess(context_, "GET", uri, code);
   return buffer.ToString();
 }
 
@@ -35,11 +43,7 @@ std::string OrthancRest::PostBinary(const std::string& uri, const std::string& b
   MemoryBuffer buffer(context_);
   const OrthancPluginErrorCode code = OrthancPluginRestApiPost(
       context_, buffer.Target(), uri.c_str(), body.data(), static_cast<uint32_t>(body.size()));
-  if (code != OrthancPluginErrorCode_Success) {
-    throw OrthancRestError("POST " + uri + " inside Orthanc failed: " +
-                               OrthancPluginGetErrorDescription(context_, code),
-                           code);
-  }
+  ThrowUnlessSuccess(context_, "POST", uri, code);
   return buffer.ToString();
 }
 
@@ -47,20 +51,12 @@ void OrthancRest::Put(const std::string& uri, const std::string& body) const {
   MemoryBuffer buffer(context_);
   const OrthancPluginErrorCode code = OrthancPluginRestApiPut(
       context_, buffer.Target(), uri.c_str(), body.data(), static_cast<uint32_t>(body.size()));
-  if (code != OrthancPluginErrorCode_Success) {
-    throw OrthancRestError("PUT " + uri + " inside Orthanc failed: " +
-                               OrthancPluginGetErrorDescription(context_, code),
-                           code);
-  }
+  ThrowUnlessSuccess(context_, "PUT", uri, code);
 }
 
 void OrthancRest::Delete(const std::string& uri) const {
   const OrthancPluginErrorCode code = OrthancPluginRestApiDelete(context_, uri.c_str());
-  if (code != OrthancPluginErrorCode_Success) {
-    throw OrthancRestError("DELETE " + uri + " inside Orthanc failed: " +
-                               OrthancPluginGetErrorDescription(context_, code),
-                           code);
-  }
+  ThrowUnlessSuccess(context_, "DELETE", uri, code);
 }
 
 Json::Value OrthancRest::GetJson(const std::string& uri) const {
